@@ -1,0 +1,16 @@
+"""pgrl: policy-gradient reinforcement learning that reads like the equations.
+
+    >>> import pgrl
+    >>> sorted(pgrl.ALGORITHMS)[:3]
+    ['a2c', 'ddpg', 'reinforce']
+"""
+
+from __future__ import annotations
+
+from pgrl.algos import ALGORITHMS
+from pgrl.errors import PgrlError
+from pgrl.train import Agent, train
+
+__version__ = "0.1.0"
+
+__all__ = ["ALGORITHMS", "Agent", "PgrlError", "__version__", "train"]

@@ -1,0 +1,68 @@
+"""The algorithms, one file each, and the registry the loop and the CLI build them from."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pgrl.algos.a2c import A2C, A2CConfig
+from pgrl.algos.base import Algorithm, require_box
+from pgrl.algos.ddpg import DDPG, DDPGConfig
+from pgrl.algos.reinforce import Reinforce, ReinforceConfig
+from pgrl.envs import SpaceInfo
+from pgrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """How to build one algorithm, and what it can handle."""
+
+    name: str
+    algorithm: type
+    config: type
+    discrete: bool
+    continuous: bool
+    summary: str
+
+
+ALGORITHMS: dict[str, AlgoSpec] = {
+    "reinforce": AlgoSpec(
+        "reinforce", Reinforce, ReinforceConfig, True, True,
+        "REINFORCE: r(τ) or reward-to-go G_t, with a learned V(s), mean or no baseline",
+    ),
+    "a2c": AlgoSpec(
+        "a2c", A2C, A2CConfig, True, True,
+        "synchronous actor-critic with one-step (or n-step) bootstrapped advantages",
+    ),
+    "ddpg": AlgoSpec(
+        "ddpg", DDPG, DDPGConfig, False, True,
+        "deep deterministic policy gradient: target networks, replay, exploration noise",
+    ),
+}
+
+
+def get_spec(name: str) -> AlgoSpec:
+    """The registry entry for ``name``, or an error listing the known algorithms."""
+    key = name.lower()
+    if key not in ALGORITHMS:
+        close = difflib.get_close_matches(key, list(ALGORITHMS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"unknown algorithm {name!r}.{hint} Known: {', '.join(sorted(ALGORITHMS))}"
+        )
+    return ALGORITHMS[key]
+
+
+def build_algorithm(name: str, config: Any, spaces: SpaceInfo, env_id: str = "this environment") -> Algorithm:
+    """Instantiate algorithm ``name`` after checking it can handle the action space."""
+    spec = get_spec(name)
+    if not spec.discrete:
+        require_box(name.upper(), spaces, env_id)
+    if not isinstance(config, spec.config):
+        raise ConfigError(f"{name} expects a {spec.config.__name__}, got {type(config).__name__}")
+    algorithm: Algorithm = spec.algorithm(config, spaces)
+    return algorithm
+
+
+__all__ = ["ALGORITHMS", "AlgoSpec", "Algorithm", "build_algorithm", "get_spec"]

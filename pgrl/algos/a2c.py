@@ -1,0 +1,136 @@
+"""Synchronous advantage actor-critic (A2C) with bootstrapped returns.
+
+The critic V_ω(s) replaces the Monte-Carlo return by a bootstrapped one. With the article's
+one-step return (``n_step=1``):
+
+    actor:  ∇J(θ) ≈ mean_t[ (r_t + γ V_ω(s'_t) − V_ω(s_t)) ∇log π_θ(a_t|s_t) ]
+    critic: J(ω) = mean_t[ ½ (r_t + γ V_ω(s'_t) − V_ω(s_t))² ]   (or Huber)
+
+``n_step > 1`` uses the n-step return; with n ≥ ``rollout_steps`` every step bootstraps at
+the end of the rollout, as in Mnih et al. (2016) and Stable-Baselines3's A2C.
+N environments step in lockstep; every ``rollout_steps`` steps one update is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from pgrl.algos.base import clip_grad, make_adam
+from pgrl.algos.reinforce import make_policy
+from pgrl.config import check_choice, check_range
+from pgrl.envs import SpaceInfo
+from pgrl.losses import entropy_bonus, masked_mean, policy_gradient_loss, value_loss
+from pgrl.nets import ValueNet
+from pgrl.returns import nstep_returns, td_targets
+from pgrl.types import Rollout
+
+
+@dataclass(frozen=True, kw_only=True)
+class A2CConfig:
+    num_envs: int = 8
+    """parallel environments N"""
+    rollout_steps: int = 5
+    """steps T per environment between updates"""
+    gamma: float = 0.99
+    """discount γ"""
+    n_step: int = 1
+    """bootstrap after n steps: 1 is the article's R + γV(s'); n >= rollout_steps is Mnih et al."""
+    learning_rate: float = 7e-4
+    """step size (Adam) for actor and critic"""
+    value_coef: float = 0.5
+    """weight of the critic loss in the summed loss"""
+    entropy_coef: float = 0.0
+    """entropy bonus coefficient"""
+    value_loss: Literal["mse", "huber"] = "mse"
+    """critic loss: ½(y − V)² or Huber"""
+    normalize_advantages: bool = False
+    """scale advantages to zero mean, unit std per batch (not in the article)"""
+    max_grad_norm: float | None = 0.5
+    """clip the global gradient norm (OpenAI Baselines: 0.5; None: no clipping)"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the policy and critic"""
+    log_std_init: float = 0.0
+    """initial log σ of the Gaussian policy (Box actions)"""
+
+    def __post_init__(self) -> None:
+        check_range("num_envs", self.num_envs, 1)
+        check_range("rollout_steps", self.rollout_steps, 1)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("n_step", self.n_step, 1)
+        check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_range("value_coef", self.value_coef, 0.0)
+        check_range("entropy_coef", self.entropy_coef, 0.0)
+        check_choice("value_loss", self.value_loss, ("mse", "huber"))
+        if self.max_grad_norm is not None:
+            check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: num_envs × rollout_steps."""
+        return self.num_envs * self.rollout_steps
+
+
+def bootstrapped_targets(rollout: Rollout, next_values: Tensor, gamma: float, n_step: int) -> Tensor:
+    """y_t: the one-step target r + γ(1 − term)V(s') or the n-step return, ``(T, N)``."""
+    if n_step == 1:
+        return td_targets(rollout.rewards, next_values, rollout.terminated, gamma)
+    return nstep_returns(
+        rollout.rewards, next_values, rollout.terminated, rollout.truncated, gamma, n_step
+    )
+
+
+class A2C:
+    """Synchronous actor-critic: one update per rollout of N environments × T steps."""
+
+    collection = "rollout"
+
+    def __init__(self, config: A2CConfig, spaces: SpaceInfo) -> None:
+        self.config = config
+        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
+        self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
+        self.params = [*self.policy.parameters(), *self.value.parameters()]
+        self.optimizer = make_adam(self.params, config.learning_rate)
+
+    def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
+        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy, "value": self.value}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optimizer": self.optimizer}
+
+    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+        config = self.config
+        mask = rollout.mask
+        # critic: V(s_t) with gradient; the targets y_t are constants
+        value = self.value(rollout.obs)
+        with torch.no_grad():
+            next_value = self.value(rollout.next_obs)
+        target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
+        advantage = target - value.detach()
+        if config.normalize_advantages:
+            mean = masked_mean(advantage, mask)
+            std = masked_mean((advantage - mean) ** 2, mask).sqrt()
+            advantage = (advantage - mean) / (std + 1e-8)
+
+        # actor: ascend mean_t[A_t ∇log π(a_t|s_t)], plus the entropy bonus
+        log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+        policy_loss = policy_gradient_loss(log_prob, advantage, mask)
+        critic_loss = value_loss(value, target, config.value_loss, mask)
+        entropy_mean = entropy_bonus(entropy, mask)
+        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy_mean
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_grad(self.params, config.max_grad_norm)
+        self.optimizer.step()
+        return {
+            "policy_loss": policy_loss.detach(),
+            "value_loss": critic_loss.detach(),
+            "entropy": entropy_mean.detach(),
+        }

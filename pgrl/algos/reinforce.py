@@ -1,0 +1,176 @@
+"""REINFORCE, with the whole-trajectory return or the reward-to-go, with or without a baseline.
+
+The policy gradient theorem gives ∇J(θ) = E[r(τ) Σ_t ∇log π(a_t|s_t)]. Past rewards do not
+depend on later actions, so r(τ) can be replaced by the reward-to-go G_t (Williams 1992),
+and any baseline b(s_t) that does not depend on the action can be subtracted:
+
+    ∇J(θ) ≈ mean_t[ (G_t − b(s_t)) ∇log π(a_t|s_t) ]
+
+With ``baseline="value"`` a critic V(s) is fitted to G_t by regression and used as b(s_t);
+``baseline="mean"`` uses the batch's mean return (a constant, for comparison).
+Each update uses whole episodes: every environment runs ``episodes_per_env`` episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from pgrl.algos.base import clip_grad, make_adam
+from pgrl.config import check_choice, check_range
+from pgrl.envs import SpaceInfo
+from pgrl.losses import entropy_bonus, masked_mean, reinforce_loss, value_loss
+from pgrl.nets import CategoricalPolicy, GaussianPolicy, ValueNet
+from pgrl.returns import discount_powers, discounted_returns, episode_returns
+from pgrl.types import Rollout
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinforceConfig:
+    num_envs: int = 8
+    """parallel environments N"""
+    episodes_per_env: int = 1
+    """whole episodes each environment runs per update"""
+    gamma: float = 0.99
+    """discount γ"""
+    learning_rate: float = 1e-3
+    """policy step size (Adam)"""
+    weight: Literal["reward_to_go", "total"] = "reward_to_go"
+    """the return that weights ∇log π: reward-to-go G_t, or the whole-trajectory r(τ)"""
+    baseline: Literal["value", "mean", "none"] = "value"
+    """baseline b(s): a learned V(s), the batch's mean return, or none"""
+    value_learning_rate: float = 1e-3
+    """critic step size (Adam), used with baseline=value"""
+    value_epochs: int = 5
+    """critic regression steps per update on the same episodes"""
+    value_loss: Literal["mse", "huber"] = "mse"
+    """critic loss: ½(G − V)² or Huber"""
+    entropy_coef: float = 0.0
+    """entropy bonus coefficient"""
+    normalize_advantages: bool = False
+    """scale G_t − b to zero mean, unit std per batch (a common variance trick; not in the article)"""
+    discount_weighting: bool = False
+    """multiply step t by γ^t: the exact gradient of the discounted objective (see docs/verify.md)"""
+    max_grad_norm: float | None = None
+    """clip the global gradient norm (None: no clipping)"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the policy and critic"""
+    log_std_init: float = 0.0
+    """initial log σ of the Gaussian policy (Box actions)"""
+
+    def __post_init__(self) -> None:
+        check_range("num_envs", self.num_envs, 1)
+        check_range("episodes_per_env", self.episodes_per_env, 1)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_range("value_learning_rate", self.value_learning_rate, 0.0, low_open=True)
+        check_range("value_epochs", self.value_epochs, 1)
+        check_range("entropy_coef", self.entropy_coef, 0.0)
+        check_choice("weight", self.weight, ("reward_to_go", "total"))
+        check_choice("baseline", self.baseline, ("value", "mean", "none"))
+        check_choice("value_loss", self.value_loss, ("mse", "huber"))
+        if self.max_grad_norm is not None:
+            check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+
+
+def make_policy(
+    spaces: SpaceInfo, hidden: tuple[int, ...], log_std_init: float = 0.0
+) -> CategoricalPolicy | GaussianPolicy:
+    """A categorical policy for Discrete actions, a diagonal Gaussian for Box actions."""
+    if spaces.discrete:
+        return CategoricalPolicy(spaces.obs_dim, spaces.act_dim, hidden)
+    return GaussianPolicy(spaces.obs_dim, spaces.act_dim, hidden, log_std_init)
+
+
+def policy_weights(rollout: Rollout, config: ReinforceConfig, next_values: Tensor | None) -> Tensor:
+    """The return that weights ∇log π before the baseline: G_t or r(τ). Shapes ``(T, N)``."""
+    args = (rollout.rewards, rollout.terminated, rollout.truncated, config.gamma, next_values)
+    if config.weight == "total":
+        return episode_returns(*args)
+    return discounted_returns(*args)
+
+
+class Reinforce:
+    """REINFORCE (Williams 1992) with the variants of the article."""
+
+    collection = "episodes"
+
+    def __init__(self, config: ReinforceConfig, spaces: SpaceInfo) -> None:
+        self.config = config
+        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
+        self.policy_optimizer = make_adam(self.policy.parameters(), config.learning_rate)
+        self.value: ValueNet | None = None
+        if config.baseline == "value":
+            self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
+            self.value_optimizer = make_adam(self.value.parameters(), config.value_learning_rate)
+
+    def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
+        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+
+    def modules(self) -> dict[str, nn.Module]:
+        out: dict[str, nn.Module] = {"policy": self.policy}
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        out: dict[str, torch.optim.Optimizer] = {"policy": self.policy_optimizer}
+        if self.value is not None:
+            out["value"] = self.value_optimizer
+        return out
+
+    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+        config = self.config
+        mask = rollout.mask
+        # 1. returns: G_t (or r(τ)); a time-limit cut bootstraps from V(s') when V exists
+        next_values = None
+        if self.value is not None:
+            with torch.no_grad():
+                next_values = self.value(rollout.next_obs)
+        weight = policy_weights(rollout, config, next_values)
+        returns = discounted_returns(
+            rollout.rewards, rollout.terminated, rollout.truncated, config.gamma, next_values
+        )
+        baseline = self._baseline(rollout, weight)
+        advantage = weight - baseline
+        if config.discount_weighting:
+            advantage = advantage * discount_powers(
+                rollout.terminated, rollout.truncated, config.gamma
+            )
+        if config.normalize_advantages:
+            mean = masked_mean(advantage, mask)
+            std = masked_mean((advantage - mean) ** 2, mask).sqrt()
+            advantage = (advantage - mean) / (std + 1e-8)
+
+        # 2. the policy step: ascend mean_t[(G_t − b) ∇log π(a_t|s_t)]
+        log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+        policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
+        entropy_mean = entropy_bonus(entropy, mask)
+        self.policy_optimizer.zero_grad(set_to_none=True)
+        (policy_loss - config.entropy_coef * entropy_mean).backward()
+        clip_grad(self.policy.parameters(), config.max_grad_norm)
+        self.policy_optimizer.step()
+
+        metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
+        # 3. the baseline step: regress V(s_t) on G_t
+        if self.value is not None:
+            for _ in range(config.value_epochs):
+                critic_loss = value_loss(self.value(rollout.obs), returns, config.value_loss, mask)
+                self.value_optimizer.zero_grad(set_to_none=True)
+                critic_loss.backward()
+                clip_grad(self.value.parameters(), config.max_grad_norm)
+                self.value_optimizer.step()
+            metrics["value_loss"] = critic_loss.detach()
+        return metrics
+
+    @torch.no_grad()
+    def _baseline(self, rollout: Rollout, weight: Tensor) -> Tensor | float:
+        """b(s_t), detached: V(s_t), the batch's mean return, or 0."""
+        if self.value is not None:
+            return self.value(rollout.obs)
+        if self.config.baseline == "mean":
+            return masked_mean(weight, rollout.mask)
+        return 0.0

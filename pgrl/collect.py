@@ -1,0 +1,238 @@
+"""Collection: the only code in pgrl that knows Gymnasium's autoreset rules.
+
+Gymnasium 1.x vector environments reset finished sub-environments by themselves, in one of
+two modes:
+
+* **next-step** (Gymnasium's default, and the only mode of the numpy-vectorized classic
+  control environments): the step that ends an episode returns the true final observation;
+  the *following* step ignores its action, resets, and returns the reset observation with
+  reward 0. That following step is not a transition. The collector records it as a
+  placeholder (``mask = 0``, ``truncated = True``) so that no return or loss ever uses it,
+  and does not count it as an environment step.
+* **same-step**: the step that ends an episode returns the reset observation and puts the
+  true final observation in ``info["final_obs"]``. The collector puts that final observation
+  in ``next_obs``, so a truncated episode bootstraps from V(s') of the right state.
+
+Either way the algorithms receive clean transitions (s, a, r, s', terminated, truncated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from torch import Tensor
+
+from pgrl.envs import autoreset_mode, space_info
+from pgrl.errors import NonFiniteError
+from pgrl.types import Rollout
+
+ActFn = Callable[[Tensor], Tensor]
+"""Maps observations ``(N, O)`` to actions ``(N,)`` (Discrete) or ``(N, A)`` (Box)."""
+
+
+@dataclass
+class EpisodeStats:
+    """Returns and lengths of the episodes that finished since the last :meth:`pop`."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def pop(self) -> tuple[list[float], list[int]]:
+        out = (self.returns, self.lengths)
+        self.returns, self.lengths = [], []
+        return out
+
+
+@dataclass
+class Step:
+    """One vector step as clean transitions, all arrays with leading dimension N."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray  # False for the reset step of next-step autoreset
+
+
+class Collector:
+    """Steps a vector environment with a policy and returns clean transitions.
+
+    Args:
+        envs: a Gymnasium vector environment with next-step or same-step autoreset.
+        seed: seeds the first reset (sub-environment i gets ``seed + i``) and the action
+            space used for random warm-up actions.
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int) -> None:
+        self.envs = envs
+        self.mode = autoreset_mode(envs)
+        self.spaces = space_info(envs)
+        self.num_envs = envs.num_envs
+        self.seed = seed
+        self.stats = EpisodeStats()
+        self.env_steps = 0  # real transitions collected, placeholders excluded
+        self._low = self.spaces.low
+        self._high = self.spaces.high
+        self._vector_steps = 0
+        envs.action_space.seed(seed)
+        self.reset(seed=seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Reset every sub-environment; episodes in progress are dropped from the stats."""
+        obs, _ = self.envs.reset(seed=seed)
+        self.obs = np.asarray(obs, dtype=np.float32)
+        self._check_finite(self.obs, "observation")
+        self._pending_reset = np.zeros(self.num_envs, dtype=bool)
+        self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
+        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
+
+    def random_actions(self) -> Tensor:
+        """Uniform random actions from the action space (for warm-up), as a tensor."""
+        sample = self.envs.action_space.sample()
+        dtype = torch.int64 if self.spaces.discrete else torch.float32
+        return torch.as_tensor(sample, dtype=dtype)
+
+    def env_actions(self, actions: Tensor) -> np.ndarray:
+        """The copy of the actions sent to the environment: Box actions clipped to bounds."""
+        array = actions.detach().cpu().numpy()
+        if self.spaces.discrete:
+            return array.astype(np.int64, copy=False)
+        return np.clip(array, self._low, self._high)
+
+    def step(self, actions: Tensor) -> Step:
+        """Send ``actions`` (N, ...) and return the resulting transitions."""
+        obs = self.obs
+        next_obs, rewards, terminated, truncated, info = self.envs.step(self.env_actions(actions))
+        self._vector_steps += 1
+        next_obs = np.asarray(next_obs, dtype=np.float32)
+        rewards = np.asarray(rewards, dtype=np.float32)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        self._check_finite(rewards, "reward")
+        self._check_finite(next_obs, "observation")
+        valid = ~self._pending_reset
+        transition_next_obs = next_obs
+        if self.mode is AutoresetMode.NEXT_STEP:
+            # placeholders: the reset step carries no transition and must cut every return
+            truncated = truncated | ~valid
+            self._pending_reset = terminated | truncated
+            self._pending_reset &= valid
+        else:
+            done = terminated | truncated
+            if done.any():
+                transition_next_obs = next_obs.copy()
+                final_obs = info["final_obs"]
+                for i in np.flatnonzero(done):
+                    transition_next_obs[i] = final_obs[i]
+                self._check_finite(transition_next_obs, "observation")
+        self._track_episodes(rewards, terminated | truncated, valid)
+        self.obs = next_obs
+        step_actions = actions.detach().cpu().numpy()
+        return Step(obs, step_actions, rewards, transition_next_obs, terminated, truncated, valid)
+
+    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
+        self._ep_return += np.where(valid, rewards, 0.0)
+        self._ep_length += valid
+        self.env_steps += int(valid.sum())
+        finished = done & valid
+        if finished.any():
+            for i in np.flatnonzero(finished):
+                self.stats.returns.append(float(self._ep_return[i]))
+                self.stats.lengths.append(int(self._ep_length[i]))
+            self._ep_return[finished] = 0.0
+            self._ep_length[finished] = 0
+
+    def _check_finite(self, values: np.ndarray, quantity: str) -> None:
+        if not np.isfinite(values).all():
+            bad = np.argwhere(~np.isfinite(values))[0]
+            raise NonFiniteError(
+                f"non-finite {quantity} from environment {int(bad[0])} at vector step "
+                f"{self._vector_steps} (env steps so far {self.env_steps}): "
+                f"{values[tuple(bad)]}. Check the environment or its wrappers."
+            )
+
+    def rollout(self, act: ActFn, steps: int) -> Rollout:
+        """The next ``steps`` vector steps as a time-major :class:`Rollout` ``(T, N)``.
+
+        Episodes continue across rollouts; the last row is read as a truncation by the
+        return functions (the rollout cut an episode that goes on).
+        """
+        buffers = _RolloutArrays(steps, self.num_envs, self.obs.shape[1:], self.spaces)
+        for t in range(steps):
+            with torch.inference_mode():
+                actions = act(torch.from_numpy(self.obs))
+            buffers.put(t, self.step(actions))
+        return buffers.to_rollout()
+
+    def episodes(self, act: ActFn, episodes_per_env: int = 1, max_steps: int = 100_000) -> Rollout:
+        """Reset, then run each sub-environment for exactly ``episodes_per_env`` episodes.
+
+        Running every environment for the same number of complete episodes keeps the batch
+        an unbiased sample of episodes (stopping at a step count would favour short ones).
+        Steps an environment takes after its last episode are placeholders (mask 0). An
+        episode still running after ``max_steps`` vector steps is cut there (truncated).
+        """
+        self.reset()
+        remaining = np.full(self.num_envs, episodes_per_env, dtype=np.int64)
+        rows: list[Step] = []
+        for _ in range(max_steps):
+            with torch.inference_mode():
+                actions = act(torch.from_numpy(self.obs))
+            active = remaining > 0
+            step = self.step(actions)
+            step.valid = step.valid & active
+            step.truncated = step.truncated | ~active
+            rows.append(step)
+            remaining -= (step.terminated | step.truncated) & step.valid
+            if not (remaining > 0).any():
+                break
+        else:
+            rows[-1].truncated = rows[-1].truncated | (remaining > 0)
+        # the stats of placeholder steps after an environment's last episode are not real
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        buffers = _RolloutArrays(len(rows), self.num_envs, self.obs.shape[1:], self.spaces)
+        for t, row in enumerate(rows):
+            buffers.put(t, row)
+        return buffers.to_rollout()
+
+
+class _RolloutArrays:
+    """Preallocated numpy arrays for one rollout; converted to tensors once at the end."""
+
+    def __init__(self, steps: int, num_envs: int, obs_shape: tuple[int, ...], spaces) -> None:  # type: ignore[no-untyped-def]
+        act_shape: tuple[int, ...] = () if spaces.discrete else (spaces.act_dim,)
+        act_dtype = np.int64 if spaces.discrete else np.float32
+        self.obs = np.empty((steps, num_envs, *obs_shape), dtype=np.float32)
+        self.next_obs = np.empty_like(self.obs)
+        self.actions = np.empty((steps, num_envs, *act_shape), dtype=act_dtype)
+        self.rewards = np.empty((steps, num_envs), dtype=np.float32)
+        self.terminated = np.empty((steps, num_envs), dtype=bool)
+        self.truncated = np.empty((steps, num_envs), dtype=bool)
+        self.mask = np.empty((steps, num_envs), dtype=np.float32)
+
+    def put(self, t: int, step: Step) -> None:
+        self.obs[t] = step.obs
+        self.next_obs[t] = step.next_obs
+        self.actions[t] = step.actions
+        self.rewards[t] = step.rewards
+        self.terminated[t] = step.terminated
+        self.truncated[t] = step.truncated
+        self.mask[t] = step.valid
+
+    def to_rollout(self) -> Rollout:
+        return Rollout(
+            obs=torch.from_numpy(self.obs),
+            actions=torch.from_numpy(self.actions),
+            rewards=torch.from_numpy(self.rewards),
+            next_obs=torch.from_numpy(self.next_obs),
+            terminated=torch.from_numpy(self.terminated),
+            truncated=torch.from_numpy(self.truncated),
+            mask=torch.from_numpy(self.mask),
+        )

@@ -1,0 +1,364 @@
+"""Metrics of a training run: a CSV file, TensorBoard scalars and a progress display.
+
+The training loop hands :class:`RunLogger` one ``dict[str, float]`` per update. The logger
+
+- appends it as one row of ``run_dir/metrics.csv`` (the source of truth for plots, read back by
+  :func:`read_metrics`),
+- mirrors it to TensorBoard under Stable-Baselines3's tag names, so curves from both libraries
+  land side by side in one TensorBoard,
+- and keeps a progress display current: a tqdm bar on a terminal, plain periodic lines in a log
+  file or CI output, where a bar's carriage returns would turn into noise.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+from pgrl.errors import PgrlError
+
+METRICS_FILE = "metrics.csv"
+"""Name of the metrics file inside a run directory."""
+
+TB_DIR = "tb"
+"""Name of the TensorBoard log directory inside a run directory."""
+
+_FIXED_COLUMNS = ("env_steps", "time_s")
+
+# Stable-Baselines3's names, so that pgrl and SB3 runs share panels in one TensorBoard.
+_TB_TAGS = {
+    "episode_return_mean": "rollout/ep_rew_mean",
+    "episode_length_mean": "rollout/ep_len_mean",
+    "steps_per_second": "time/fps",
+    "eval_return_mean": "eval/mean_reward",
+    "eval_return_std": "eval/std_reward",
+    "learning_rate": "train/learning_rate",
+}
+
+
+def _clock() -> float:
+    """Wall seconds on a monotonic clock; a module function so tests can substitute it."""
+    return time.perf_counter()
+
+
+def tensorboard_tag(key: str) -> str:
+    """Map a metric key to its TensorBoard tag.
+
+    Known keys get Stable-Baselines3's tags; any other key goes under ``train/``.
+
+    Args:
+        key: metric name as passed to :meth:`RunLogger.log`.
+
+    Returns:
+        The TensorBoard scalar tag.
+
+    >>> tensorboard_tag("episode_return_mean"), tensorboard_tag("policy_loss")
+    ('rollout/ep_rew_mean', 'train/policy_loss')
+    """
+    return _TB_TAGS.get(key, f"train/{key}")
+
+
+def _format_duration(seconds: float) -> str:
+    """Format seconds as ``H:MM:SS``; ``?`` when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+def _format_cell(value: float) -> str:
+    """CSV text of one metric; ``repr`` keeps every digit and spells non-finite as nan/inf."""
+    return repr(float(value))
+
+
+class RunLogger:
+    """Writes the metrics of one training run and shows its progress.
+
+    Args:
+        run_dir: directory for ``metrics.csv`` and ``tb/``; created if missing. ``None`` writes
+            nothing to disk and only shows progress. An existing ``metrics.csv`` there is
+            replaced: one logger is one run.
+        total_steps: environment steps the run will take; the 100% mark of the progress display.
+        tensorboard: also write TensorBoard scalars to ``run_dir/tb/``.
+        progress: ``None`` picks a live tqdm bar when ``stream`` is a terminal and plain
+            periodic lines otherwise; ``True`` forces the bar; ``False`` shows no progress
+            (:meth:`message` still prints).
+        print_interval_s: least wall seconds between two plain progress lines.
+        stream: where progress and messages go; ``sys.stderr`` by default.
+
+    Example::
+
+        with RunLogger(Path("runs/ppo-cartpole-0"), total_steps=100_000) as logger:
+            for env_steps, metrics in training():
+                logger.log(env_steps, metrics)
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | None,
+        total_steps: int,
+        *,
+        tensorboard: bool = True,
+        progress: bool | None = None,
+        print_interval_s: float = 10.0,
+        stream: TextIO | None = None,
+    ) -> None:
+        if total_steps <= 0:
+            raise PgrlError(f"total_steps must be a positive number of steps, got {total_steps}.")
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.total_steps = int(total_steps)
+        self.print_interval_s = float(print_interval_s)
+        self._stream: TextIO = stream if stream is not None else sys.stderr
+        self._start = _clock()
+        self._closed = False
+
+        self._csv_file: Any = None  # an open text file, or None when nothing goes to disk
+        self._csv_writer: Any = None
+        self._keys: list[str] = []  # metric columns after env_steps and time_s, in first-seen order
+        self._tb_writer: Any = None
+        if self.run_dir is not None:
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                csv_path = self.run_dir / METRICS_FILE
+                self._csv_file = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise PgrlError(f"Cannot write the metrics file in {self.run_dir}: {exc}") from exc
+            self._csv_writer = csv.writer(self._csv_file)
+            self._csv_writer.writerow(_FIXED_COLUMNS)
+            self._csv_file.flush()
+            if tensorboard:
+                # Imported here: it costs about a second and a progress-only logger never needs it.
+                from torch.utils.tensorboard import SummaryWriter
+
+                # flush_secs=30 rather than the default 120 so a live TensorBoard keeps up.
+                self._tb_writer = SummaryWriter(log_dir=str(self.run_dir / TB_DIR), flush_secs=30)
+
+        if progress is None:
+            isatty = getattr(self._stream, "isatty", None)
+            mode = "bar" if callable(isatty) and isatty() else "plain"
+        else:
+            mode = "bar" if progress else "off"
+        self._mode = mode
+        self._bar: tqdm[Any] | None = None
+        if mode == "bar":
+            self._bar = tqdm(
+                total=self.total_steps,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                file=self._stream,
+            )
+        self._steps = 0
+        self._return: float | None = None
+        # The plain line's steps/s is measured since the previous line, so it tracks the
+        # current speed instead of the run's average.
+        self._last_print_time = self._start
+        self._last_print_steps = 0
+        self._printed_steps: int | None = None
+
+    @property
+    def csv_path(self) -> Path | None:
+        """Path of ``metrics.csv``, or ``None`` when the logger writes nothing to disk."""
+        return self.run_dir / METRICS_FILE if self.run_dir is not None else None
+
+    def log(self, env_steps: int, metrics: Mapping[str, float]) -> None:
+        """Record the metrics of one update at ``env_steps`` environment steps.
+
+        Appends a CSV row (flushed at once, so a crash loses nothing already logged), writes
+        TensorBoard scalars and updates the progress display with ``episode_return_mean`` when
+        present. Non-finite values are recorded as they are.
+
+        Args:
+            env_steps: environment steps taken so far, over all environments.
+            metrics: metric name to value; a key not seen before widens the CSV header.
+
+        Raises:
+            ValueError: a metric is named ``env_steps`` or ``time_s``.
+            RuntimeError: the logger is closed.
+        """
+        if self._closed:
+            raise RuntimeError("RunLogger.log called after close().")
+        clash = [key for key in metrics if key in _FIXED_COLUMNS]
+        if clash:
+            raise ValueError(f"Metric names {clash} are reserved for the CSV's own columns.")
+        values = {key: float(value) for key, value in metrics.items()}
+        elapsed = _clock() - self._start
+
+        if self._csv_writer is not None:
+            new_keys = [key for key in values if key not in self._keys]
+            if new_keys:
+                self._widen_csv(new_keys)
+            row = [str(int(env_steps)), f"{elapsed:.3f}"]
+            row += [_format_cell(values[key]) if key in values else "" for key in self._keys]
+            self._csv_writer.writerow(row)
+            self._csv_file.flush()
+
+        if self._tb_writer is not None:
+            for key, value in values.items():
+                self._tb_writer.add_scalar(tensorboard_tag(key), value, global_step=int(env_steps))
+
+        self.progress_update(env_steps, values.get("episode_return_mean"))
+
+    def _widen_csv(self, new_keys: list[str]) -> None:
+        """Rewrite ``metrics.csv`` with ``new_keys`` appended to the header.
+
+        Earlier rows get empty cells for the new columns. The rewrite goes to a temporary file
+        that replaces the old one atomically, so a crash leaves either file whole.
+        """
+        assert self.csv_path is not None
+        self._csv_file.close()
+        old_width = len(_FIXED_COLUMNS) + len(self._keys)
+        self._keys.extend(new_keys)
+        header = [*_FIXED_COLUMNS, *self._keys]
+        tmp_path = self.csv_path.with_name(METRICS_FILE + ".tmp")
+        with (
+            open(self.csv_path, newline="", encoding="utf-8") as src,
+            open(tmp_path, "w", newline="", encoding="utf-8") as dst,
+        ):
+            reader = csv.reader(src)
+            writer = csv.writer(dst)
+            next(reader)  # the old header
+            writer.writerow(header)
+            for row in reader:
+                writer.writerow(row[:old_width] + [""] * (len(header) - len(row[:old_width])))
+        os.replace(tmp_path, self.csv_path)
+        self._csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._csv_writer = csv.writer(self._csv_file)
+
+    def progress_update(self, env_steps: int, episode_return: float | None = None) -> None:
+        """Move the progress display to ``env_steps``; cheap enough to call every step.
+
+        Args:
+            env_steps: environment steps taken so far.
+            episode_return: latest mean episode return; ``None`` keeps the previous one.
+        """
+        if self._closed:
+            return
+        self._steps = int(env_steps)
+        if episode_return is not None:
+            self._return = float(episode_return)
+        if self._bar is not None:
+            delta = self._steps - self._bar.n
+            if episode_return is not None:
+                self._bar.set_postfix_str(f"return {self._return:.1f}", refresh=False)
+            if delta > 0:
+                # update() redraws at most every tqdm mininterval, which keeps this call cheap.
+                self._bar.update(delta)
+        elif self._mode == "plain":
+            now = _clock()
+            if now - self._last_print_time >= self.print_interval_s:
+                rate = (self._steps - self._last_print_steps) / (now - self._last_print_time)
+                remaining = max(self.total_steps - self._steps, 0)
+                eta = remaining / rate if rate > 0 else math.inf
+                self._print_line(rate, f"ETA {_format_duration(eta)}")
+                self._last_print_time = now
+                self._last_print_steps = self._steps
+
+    def _print_line(self, steps_per_second: float, tail: str) -> None:
+        """Print one plain progress line such as ``[ 40,000/100,000  40%] 5,200 steps/s ...``."""
+        width = len(f"{self.total_steps:,}")
+        percent = 100.0 * self._steps / self.total_steps
+        parts = [
+            f"[{self._steps:>{width},}/{self.total_steps:,} {percent:3.0f}%]",
+            f"{steps_per_second:,.0f} steps/s",
+        ]
+        if self._return is not None:
+            parts.append(f"return {self._return:.1f}")
+        parts.append(tail)
+        print(f"{parts[0]} " + "  ".join(parts[1:]), file=self._stream, flush=True)
+        self._printed_steps = self._steps
+
+    def message(self, text: str) -> None:
+        """Print a line of text without breaking the progress bar.
+
+        Args:
+            text: the line to print.
+        """
+        if self._bar is not None:
+            tqdm.write(text, file=self._stream)
+        else:
+            print(text, file=self._stream, flush=True)
+
+    def close(self) -> None:
+        """Flush and close the files and finish the progress display; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._bar is not None:
+            self._bar.close()
+        elif self._mode == "plain" and self._steps > 0:
+            # A closing line, so that even a run shorter than print_interval_s reports its end.
+            elapsed = _clock() - self._start
+            rate = self._steps / elapsed if elapsed > 0 else 0.0
+            self._print_line(rate, f"elapsed {_format_duration(elapsed)}")
+        if self._csv_file is not None:
+            self._csv_file.close()
+        if self._tb_writer is not None:
+            self._tb_writer.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_metrics(path: Path) -> dict[str, np.ndarray]:
+    """Read a ``metrics.csv`` written by :class:`RunLogger` back into columns.
+
+    Args:
+        path: the CSV file, or a run directory that holds one.
+
+    Returns:
+        Column name to a float64 array with one entry per row; empty cells are nan. A last
+        row cut short by a crash mid-write is padded with nan.
+
+    Raises:
+        PgrlError: the file is missing, unreadable, empty or holds a non-numeric cell.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise PgrlError(f"Cannot read metrics file {path}: {exc}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise PgrlError(f"Metrics file {path} is not a readable CSV: {exc}") from exc
+    if not rows:
+        raise PgrlError(f"Metrics file {path} is empty; it has no header row.")
+    header, body = rows[0], rows[1:]
+    data = np.full((len(body), len(header)), np.nan, dtype=np.float64)
+    for i, row in enumerate(body):
+        if len(row) > len(header):
+            raise PgrlError(
+                f"Metrics file {path}, line {i + 2}: {len(row)} cells under a header of "
+                f"{len(header)} columns."
+            )
+        for j, cell in enumerate(row):
+            if cell == "":
+                continue
+            try:
+                data[i, j] = float(cell)
+            except ValueError:
+                raise PgrlError(
+                    f"Metrics file {path}, line {i + 2}, column {header[j]!r}: "
+                    f"{cell!r} is not a number."
+                ) from None
+    return {name: data[:, j].copy() for j, name in enumerate(header)}

@@ -1,0 +1,234 @@
+"""Networks: the MLP builder, policies and critics.
+
+"Policy" means only the network that maps an observation to an action or an action
+distribution. Sampling uses plain tensor operations (``torch.multinomial``,
+``log_softmax(...).gather``) instead of ``torch.distributions`` objects, whose construction
+and validation cost tens of microseconds per call in the acting hot path.
+
+Shapes: B batch, O observation dims, A action dims (or the number of discrete actions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "CategoricalPolicy",
+    "DeterministicActor",
+    "GaussianPolicy",
+    "QNet",
+    "SquashedGaussianPolicy",
+    "TwinQ",
+    "ValueNet",
+    "mlp",
+]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: type[nn.Module] = nn.Tanh,
+    *,
+    output_gain: float | None = None,
+) -> nn.Sequential:
+    """A multilayer perceptron ``sizes[0] → ... → sizes[-1]`` with no activation at the end.
+
+    With ``output_gain`` set, weights are orthogonal (gain √2 on hidden layers, the given
+    gain on the output layer) and biases zero: the initialisation of OpenAI Baselines' A2C
+    and PPO, which small policy-gradient networks train best with.
+    """
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        linear = nn.Linear(n_in, n_out)
+        last = i == len(sizes) - 2
+        if output_gain is not None:
+            nn.init.orthogonal_(linear.weight, output_gain if last else math.sqrt(2.0))
+            nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class CategoricalPolicy(nn.Module):
+    """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
+
+    def __init__(
+        self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)
+    ) -> None:
+        super().__init__()
+        # gain 0.01 on the logits: a near-uniform initial policy (Andrychowicz et al. 2021)
+        self.logits = mlp([obs_dim, *hidden, n_actions], output_gain=0.01)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Logits ``(B, A)``."""
+        return self.logits(obs)
+
+    def sample(self, obs: Tensor) -> Tensor:
+        """Draw a ~ π(·|s): ``(B,)`` int64."""
+        probs = F.softmax(self.logits(obs), dim=-1)
+        return torch.multinomial(probs, 1).squeeze(-1)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """The most likely action ``(B,)``, for deterministic evaluation."""
+        return self.logits(obs).argmax(dim=-1)
+
+    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """log π(a|s) ``(B,)`` and the entropy H[π(·|s)] ``(B,)``."""
+        log_probs = F.log_softmax(self.logits(obs), dim=-1)
+        log_prob = log_probs.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        return log_prob, entropy
+
+
+class GaussianPolicy(nn.Module):
+    """Diagonal Gaussian π(a|s) = N(μ(s), diag(σ²)) with a state-independent log σ.
+
+    The log-probability is the sum over action dimensions (the joint density of the action
+    vector). Samples are not clipped here: the log-probability belongs to the sampled
+    action, and only the copy sent to the environment is clipped to the Box bounds.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.mean = mlp([obs_dim, *hidden, act_dim], output_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Mean μ(s) ``(B, A)``."""
+        return self.mean(obs)
+
+    def sample(self, obs: Tensor) -> Tensor:
+        """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``."""
+        mean = self.mean(obs)
+        return mean + self.log_std.exp() * torch.randn_like(mean)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """μ(s), for deterministic evaluation."""
+        return self.mean(obs)
+
+    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """log π(a|s) = Σ_i [−(a_i − μ_i)² / (2σ_i²) − log σ_i − ½ log 2π], and H, both ``(B,)``."""
+        mean = self.mean(obs)
+        log_std = self.log_std.expand_as(mean)
+        z = (action - mean) / log_std.exp()
+        log_prob = (-0.5 * z.pow(2) - log_std - _LOG_SQRT_2PI).sum(-1)
+        entropy = (log_std + 0.5 + _LOG_SQRT_2PI).sum(-1)
+        return log_prob, entropy
+
+
+class SquashedGaussianPolicy(nn.Module):
+    """a = scale · tanh(u) + shift, u ~ N(μ(s), σ(s)²), with the change-of-variables log-prob.
+
+    log π(a|s) = log N(u; μ, σ) − Σ_i log(scale_i (1 − tanh(u_i)²)).
+    Reference: Haarnoja et al. (2018), appendix C.
+    """
+
+    LOG_STD_MIN = -5.0
+    LOG_STD_MAX = 2.0
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        low: Tensor,
+        high: Tensor,
+        hidden: Sequence[int] = (256, 256),
+    ) -> None:
+        super().__init__()
+        self.trunk = mlp([obs_dim, *hidden], nn.ReLU)
+        self.trunk.append(nn.ReLU())
+        self.mean = nn.Linear(hidden[-1], act_dim)
+        self.log_std = nn.Linear(hidden[-1], act_dim)
+        self.register_buffer("scale", (high - low) / 2.0)
+        self.register_buffer("shift", (high + low) / 2.0)
+
+    def _mean_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.trunk(obs)
+        log_std = self.log_std(h).clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
+        return self.mean(h), log_std
+
+    def rsample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised sample a ``(B, A)`` and its log π(a|s) ``(B,)``, differentiable."""
+        mean, log_std = self._mean_log_std(obs)
+        noise = torch.randn_like(mean)
+        u = mean + log_std.exp() * noise
+        squashed = torch.tanh(u)
+        gauss_log_prob = (-0.5 * noise.pow(2) - log_std - _LOG_SQRT_2PI).sum(-1)
+        # log(1 − tanh(u)²) = 2 (log 2 − u − softplus(−2u)), stable for large |u|
+        log_det = (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+        log_prob = gauss_log_prob - log_det - torch.log(self.scale).sum()
+        return squashed * self.scale + self.shift, log_prob
+
+    def sample(self, obs: Tensor) -> Tensor:
+        return self.rsample(obs)[0]
+
+    def mode(self, obs: Tensor) -> Tensor:
+        mean, _ = self._mean_log_std(obs)
+        return torch.tanh(mean) * self.scale + self.shift
+
+
+class DeterministicActor(nn.Module):
+    """μ(s) = scale · tanh(f(s)) + shift: a deterministic action inside the Box bounds."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        low: Tensor,
+        high: Tensor,
+        hidden: Sequence[int] = (256, 256),
+    ) -> None:
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, act_dim], nn.ReLU)
+        self.register_buffer("scale", (high - low) / 2.0)
+        self.register_buffer("shift", (high + low) / 2.0)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return torch.tanh(self.net(obs)) * self.scale + self.shift
+
+
+class ValueNet(nn.Module):
+    """State value V(s): ``(B, O) → (B,)``."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, 1], output_gain=1.0)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+class QNet(nn.Module):
+    """Action value Q(s, a): ``(B, O), (B, A) → (B,)``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.net = mlp([obs_dim + act_dim, *hidden, 1], nn.ReLU)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
+
+class TwinQ(nn.Module):
+    """Two independent critics Q1, Q2 (Fujimoto et al. 2018, clipped double Q)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.q1 = QNet(obs_dim, act_dim, hidden)
+        self.q2 = QNet(obs_dim, act_dim, hidden)
+
+    def forward(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        return self.q1(obs, action), self.q2(obs, action)

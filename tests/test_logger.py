@@ -1,0 +1,247 @@
+"""Tests of pgrl.logger: the metrics CSV, TensorBoard scalars and the progress display."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pgrl.logger as logger_module
+from pgrl.errors import PgrlError
+from pgrl.logger import RunLogger, read_metrics, tensorboard_tag
+
+
+class FakeClock:
+    """A settable stand-in for the logger's wall clock, so times and rates are exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(logger_module, "_clock", fake)
+    return fake
+
+
+class TtyStringIO(io.StringIO):
+    """A StringIO that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def read_csv_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def quiet_logger(run_dir: Path | None, *, tensorboard: bool = True) -> RunLogger:
+    return RunLogger(run_dir, 1000, tensorboard=tensorboard, progress=False, stream=io.StringIO())
+
+
+def test_csv_has_header_and_the_rows_logged(tmp_path: Path, clock: FakeClock) -> None:
+    with quiet_logger(tmp_path, tensorboard=False) as log:
+        clock.now = 1.5
+        log.log(100, {"policy_loss": 0.25, "episode_return_mean": 10.0})
+        clock.now = 3.0
+        log.log(200, {"policy_loss": -0.5, "episode_return_mean": 12.5})
+    assert read_csv_rows(tmp_path / "metrics.csv") == [
+        ["env_steps", "time_s", "policy_loss", "episode_return_mean"],
+        ["100", "1.500", "0.25", "10.0"],
+        ["200", "3.000", "-0.5", "12.5"],
+    ]
+
+
+def test_csv_row_is_on_disk_before_close(tmp_path: Path) -> None:
+    log = quiet_logger(tmp_path, tensorboard=False)
+    log.log(100, {"loss": 1.0})
+    # Read while the logger is still open: a crash from here on must not lose this row.
+    rows = read_csv_rows(tmp_path / "metrics.csv")
+    log.close()
+    assert rows[1][0] == "100" and rows[1][2] == "1.0"
+
+
+def test_new_key_widens_header_and_keeps_old_rows_with_empty_cells(tmp_path: Path) -> None:
+    with quiet_logger(tmp_path, tensorboard=False) as log:
+        log.log(100, {"loss": 1.0})
+        log.log(200, {"loss": 2.0, "eval_return_mean": 50.0})
+        log.log(300, {"loss": 3.0})
+    rows = read_csv_rows(tmp_path / "metrics.csv")
+    assert rows[0] == ["env_steps", "time_s", "loss", "eval_return_mean"]
+    assert [row[0] for row in rows[1:]] == ["100", "200", "300"]
+    assert [row[2:] for row in rows[1:]] == [["1.0", ""], ["2.0", "50.0"], ["3.0", ""]]
+    assert not (tmp_path / "metrics.csv.tmp").exists()
+
+
+def test_non_finite_values_are_written_as_they_are(tmp_path: Path) -> None:
+    with quiet_logger(tmp_path, tensorboard=False) as log:
+        log.log(100, {"loss": math.nan, "grad_norm": math.inf})
+    assert read_csv_rows(tmp_path / "metrics.csv")[1][2:] == ["nan", "inf"]
+
+
+def test_reserved_column_name_as_metric_is_rejected(tmp_path: Path) -> None:
+    with (
+        quiet_logger(tmp_path, tensorboard=False) as log,
+        pytest.raises(ValueError, match="time_s"),
+    ):
+        log.log(100, {"time_s": 1.0})
+
+
+def test_read_metrics_round_trips_values_and_reads_empty_cells_as_nan(tmp_path: Path) -> None:
+    with quiet_logger(tmp_path, tensorboard=False) as log:
+        log.log(100, {"loss": 0.1})
+        log.log(250, {"loss": 0.2, "eval_return_mean": 7.25})
+    columns = read_metrics(tmp_path / "metrics.csv")
+    assert list(columns) == ["env_steps", "time_s", "loss", "eval_return_mean"]
+    np.testing.assert_array_equal(columns["env_steps"], [100.0, 250.0])
+    np.testing.assert_array_equal(columns["loss"], [0.1, 0.2])
+    np.testing.assert_array_equal(columns["eval_return_mean"], [np.nan, 7.25])
+    # A run directory works as well as the file itself.
+    np.testing.assert_array_equal(read_metrics(tmp_path)["loss"], [0.1, 0.2])
+
+
+def test_read_metrics_missing_file_raises_pgrl_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "metrics.csv"
+    with pytest.raises(PgrlError, match="nowhere"):
+        read_metrics(missing)
+
+
+def test_read_metrics_non_numeric_cell_raises_pgrl_error_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("env_steps,time_s,loss\n100,0.1,0.5\n200,0.2,oops\n", encoding="utf-8")
+    with pytest.raises(PgrlError, match=r"line 3.*'loss'.*oops"):
+        read_metrics(path)
+
+
+def test_read_metrics_pads_a_row_cut_short_by_a_crash_with_nan(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("env_steps,time_s,loss\n100,0.1,0.5\n200,0.2", encoding="utf-8")
+    np.testing.assert_array_equal(read_metrics(path)["loss"], [0.5, np.nan])
+
+
+def test_tensorboard_tag_uses_sb3_names_for_known_keys_and_train_prefix_otherwise() -> None:
+    assert tensorboard_tag("episode_return_mean") == "rollout/ep_rew_mean"
+    assert tensorboard_tag("episode_length_mean") == "rollout/ep_len_mean"
+    assert tensorboard_tag("steps_per_second") == "time/fps"
+    assert tensorboard_tag("eval_return_mean") == "eval/mean_reward"
+    assert tensorboard_tag("eval_return_std") == "eval/std_reward"
+    assert tensorboard_tag("learning_rate") == "train/learning_rate"
+    assert tensorboard_tag("value_loss") == "train/value_loss"
+
+
+def test_tensorboard_event_file_holds_logged_scalars_under_sb3_tags(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with quiet_logger(tmp_path) as log:
+        log.log(100, {"episode_return_mean": 9.5, "value_loss": 0.75})
+        log.log(200, {"episode_return_mean": 21.0, "value_loss": 0.5})
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    returns = events.Scalars("rollout/ep_rew_mean")
+    assert [e.step for e in returns] == [100, 200]
+    assert [e.value for e in returns] == [9.5, 21.0]
+    assert [e.value for e in events.Scalars("train/value_loss")] == [0.75, 0.5]
+
+
+def test_tensorboard_false_writes_no_tb_directory(tmp_path: Path) -> None:
+    with quiet_logger(tmp_path, tensorboard=False) as log:
+        log.log(100, {"loss": 1.0})
+    assert not (tmp_path / "tb").exists()
+
+
+def test_run_dir_none_writes_nothing_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with quiet_logger(None) as log:
+        log.log(100, {"loss": 1.0})
+    assert log.csv_path is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plain_progress_lines_in_non_tty_stream_show_steps_rate_return_and_eta(
+    clock: FakeClock,
+) -> None:
+    stream = io.StringIO()
+    log = RunLogger(None, 100_000, print_interval_s=10.0, stream=stream)
+    clock.now = 8.0
+    log.progress_update(30_000, 150.0)
+    assert stream.getvalue() == ""  # less than print_interval_s since the start
+    clock.now = 10.0
+    # 50,000 steps in 10 s: 5,000 steps/s; 50,000 left at that rate: 10 s.
+    log.log(50_000, {"episode_return_mean": 183.4})
+    clock.now = 12.0
+    log.progress_update(60_000)
+    assert stream.getvalue().splitlines() == [
+        "[ 50,000/100,000  50%] 5,000 steps/s  return 183.4  ETA 0:00:10"
+    ]
+    clock.now = 20.0
+    log.progress_update(100_000)
+    # 50,000 more steps in the 10 s since the last line.
+    assert stream.getvalue().splitlines()[-1] == (
+        "[100,000/100,000 100%] 5,000 steps/s  return 183.4  ETA 0:00:00"
+    )
+    clock.now = 25.0
+    log.close()
+    # The closing line reports the whole run: 100,000 steps in 25 s.
+    assert stream.getvalue().splitlines()[-1] == (
+        "[100,000/100,000 100%] 4,000 steps/s  return 183.4  elapsed 0:00:25"
+    )
+    assert len(stream.getvalue().splitlines()) == 3
+
+
+def test_plain_progress_prints_a_closing_line_for_a_short_run(clock: FakeClock) -> None:
+    stream = io.StringIO()
+    log = RunLogger(None, 1_000, stream=stream)
+    clock.now = 2.0
+    log.progress_update(1_000)
+    log.close()
+    assert stream.getvalue() == "[1,000/1,000 100%] 500 steps/s  elapsed 0:00:02\n"
+
+
+def test_progress_false_prints_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    stream = io.StringIO()
+    with RunLogger(tmp_path, 1000, tensorboard=False, progress=False, stream=stream) as log:
+        for step in range(100, 1001, 100):
+            clock.now += 20.0
+            log.log(step, {"episode_return_mean": 1.0})
+    assert stream.getvalue() == ""
+
+
+def test_tty_stream_gets_a_tqdm_bar_and_messages_survive_it() -> None:
+    stream = TtyStringIO()
+    log = RunLogger(None, 1000, stream=stream)
+    log.progress_update(500, 3.0)
+    log.message("checkpoint saved")
+    log.close()
+    text = stream.getvalue()
+    assert "%|" in text  # tqdm's bar: "50%|█████     | 500/1.00k"
+    assert "1.00k" in text
+    assert "checkpoint saved\n" in text
+
+
+def test_message_prints_a_line_in_plain_mode() -> None:
+    stream = io.StringIO()
+    with RunLogger(None, 1000, stream=stream) as log:
+        log.message("evaluating")
+    assert stream.getvalue() == "evaluating\n"
+
+
+def test_close_is_idempotent_and_log_after_close_raises(tmp_path: Path) -> None:
+    with quiet_logger(tmp_path) as log:
+        log.log(100, {"loss": 1.0})
+    log.close()
+    log.progress_update(200)  # harmless after close
+    with pytest.raises(RuntimeError, match="close"):
+        log.log(200, {"loss": 2.0})
+    assert len(read_csv_rows(tmp_path / "metrics.csv")) == 2
