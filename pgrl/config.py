@@ -171,10 +171,12 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-# Presets per (algorithm, environment). Each names the source of its numbers.
+# Presets per (algorithm, environment). Each names the source of its numbers ("_source")
+# and its default budget in environment steps ("_steps"); other keys are config fields.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("reinforce", "CartPole-v1"): {
         "_source": "tuned here (seeds 0-2, 200k steps budget)",
+        "_steps": 200_000,
         "num_envs": 8,
         "learning_rate": 3e-3,
         "gamma": 0.99,
@@ -182,6 +184,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("a2c", "CartPole-v1"): {
         "_source": "rl-baselines3-zoo a2c.yml CartPole-v1 (8 envs, ent_coef 0), "
         "5-step rollouts; Adam in place of RMSprop, tuned here",
+        "_steps": 100_000,
         "num_envs": 8,
         "rollout_steps": 5,
         "gamma": 0.99,
@@ -190,6 +193,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("ddpg", "Pendulum-v1"): {
         "_source": "tuned here: 64x64 networks, batch 128, 1,000 random warm-up steps "
         "(solves in ~6k steps); CleanRL/SB3 use larger networks",
+        "_steps": 20_000,
         "hidden_sizes": (64, 64),
         "batch_size": 128,
         "learning_starts": 1000,
@@ -204,4 +208,10 @@ def preset(algo: str, env_id: str) -> dict[str, Any]:
 
 
 def preset_source(algo: str, env_id: str) -> str | None:
+    """Where the preset's numbers come from (None when there is no preset)."""
     return PRESETS.get((algo, env_id), {}).get("_source")
+
+
+def preset_steps(algo: str, env_id: str, default: int = 100_000) -> int:
+    """The preset's default training budget in environment steps."""
+    return int(PRESETS.get((algo, env_id), {}).get("_steps", default))

@@ -30,17 +30,10 @@ from torch import Tensor
 from pgrl.algos import Algorithm, build_algorithm, get_spec
 from pgrl.buffers import ReplayBuffer
 from pgrl.collect import Collector
-from pgrl.config import build_config, preset, preset_source
+from pgrl.config import build_config, preset, preset_source, preset_steps
 from pgrl.envs import SpaceInfo, check_env_id, make_vec_env, space_info
 from pgrl.errors import ConfigError, NonFiniteError
 from pgrl.evaluate import EvalResult, deterministic, evaluate
-
-DEFAULT_STEPS: dict[tuple[str, str], int] = {
-    ("reinforce", "CartPole-v1"): 200_000,
-    ("a2c", "CartPole-v1"): 100_000,
-    ("ddpg", "Pendulum-v1"): 20_000,
-}
-
 
 @dataclass
 class Agent:
@@ -155,7 +148,7 @@ def train(
     check_env_id(env)
     cfg = resolve_config(spec.name, env, config)
     if steps is None:
-        steps = DEFAULT_STEPS.get((spec.name, env), 100_000)
+        steps = preset_steps(spec.name, env)
     if steps < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
     if eval_episodes < 0:
