@@ -191,6 +191,8 @@ def nstep_returns(
     if n < 1:
         raise ValueError(f"n-step returns need n >= 1, got {n}")
     length = rewards.shape[0]
+    if n >= length:  # no window reaches past the rollout: one reverse recursion suffices
+        return discounted_returns(rewards, terminated, truncated, gamma, next_values)
     not_terminal = 1.0 - terminated.float()
     done = terminated | truncated
     returns = torch.empty_like(rewards)

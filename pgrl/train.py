@@ -269,7 +269,9 @@ def _loop(
                 agent.eval_seconds += spent
                 start += spent  # evaluation time is not training time
                 last_time += spent
-                logger.log(now_steps, {"eval_return_mean": result.mean, "eval_return_std": result.std})
+                eval_row = {"eval_return_mean": result.mean, "eval_return_std": result.std}
+                logger.log(now_steps, eval_row)
+                agent.history.append({"env_steps": float(now_steps), **eval_row})
                 next_eval = (now_steps // eval_every + 1) * eval_every
         agent.env_steps = collector.env_steps
         agent.train_seconds = time.perf_counter() - start

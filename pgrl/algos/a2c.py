@@ -108,9 +108,9 @@ class A2C:
         config = self.config
         mask = rollout.mask
         # critic: V(s_t) with gradient; the targets y_t are constants
-        value = self.value(rollout.obs)
-        with torch.no_grad():
-            next_value = self.value(rollout.next_obs)
+        # one forward pass for V(s) and V(s'); only V(s) keeps its gradient
+        both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
+        value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()
         target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
         advantage = target - value.detach()
         if config.normalize_advantages:
