@@ -105,8 +105,12 @@ class Collector:
             return array.astype(np.int64, copy=False)
         return np.clip(array, self._low, self._high)
 
-    def step(self, actions: Tensor) -> Step:
-        """Send ``actions`` (N, ...) and return the resulting transitions."""
+    def step(self, actions: Tensor, active: np.ndarray | None = None) -> Step:
+        """Send ``actions`` (N, ...) and return the resulting transitions.
+
+        ``active`` (N,) bool marks the environments whose transitions count; the others step
+        too (a vector environment steps all of them) but yield placeholders.
+        """
         obs = self.obs
         next_obs, rewards, terminated, truncated, info = self.envs.step(self.env_actions(actions))
         self._vector_steps += 1
@@ -117,12 +121,13 @@ class Collector:
         self._check_finite(rewards, "reward")
         self._check_finite(next_obs, "observation")
         valid = ~self._pending_reset
+        if active is not None:
+            valid = valid & active
         transition_next_obs = next_obs
         if self.mode is AutoresetMode.NEXT_STEP:
             # placeholders: the reset step carries no transition and must cut every return
-            truncated = truncated | ~valid
-            self._pending_reset = terminated | truncated
-            self._pending_reset &= valid
+            truncated = truncated | self._pending_reset
+            self._pending_reset = (terminated | truncated) & ~self._pending_reset
         else:
             done = terminated | truncated
             if done.any():
@@ -185,8 +190,7 @@ class Collector:
             with torch.inference_mode():
                 actions = act(torch.from_numpy(self.obs))
             active = remaining > 0
-            step = self.step(actions)
-            step.valid = step.valid & active
+            step = self.step(actions, active)
             step.truncated = step.truncated | ~active
             rows.append(step)
             remaining -= (step.terminated | step.truncated) & step.valid

@@ -70,8 +70,8 @@ def reinforce_loss(
     its own loss, never by the policy gradient.
 
     Example:
-        >>> reinforce_loss(torch.tensor([-1.0, -1.0]), torch.tensor([3.0, 1.0]), 2.0).item()
-        0.0
+        >>> reinforce_loss(torch.tensor([-1.0, -2.0]), torch.tensor([3.0, 1.0]), 2.0).item()
+        -0.5
     """
     return policy_gradient_loss(log_prob, returns - baseline, mask)
 

@@ -208,6 +208,7 @@ def _loop(
         act_shape = () if agent.spaces.discrete else (agent.spaces.act_dim,)
         buffer = ReplayBuffer(cfg.buffer_size, agent.spaces.obs_dim, act_shape, agent.spaces.discrete)
 
+    schedule = getattr(cfg, "lr_schedule", "constant")
     logger = RunLogger(agent.run_dir, steps, progress=progress, tensorboard=agent.run_dir is not None)
     sums: dict[str, Tensor] = {}
     count = 0
@@ -240,6 +241,8 @@ def _loop(
                 n_updates = int(step.valid.sum()) * cfg.updates_per_step if ready else 0
                 # sample a minibatch per update
                 updates = [buffer.sample(cfg.batch_size) for _ in range(n_updates)]
+            if schedule == "linear":
+                anneal_learning_rates(algorithm, 1.0 - collector.env_steps / steps)
             # policy gradient, critic gradient, update
             for batch in updates:
                 metrics = algorithm.update(batch)
@@ -277,6 +280,19 @@ def _loop(
         agent.train_seconds = time.perf_counter() - start
     finally:
         logger.close()
+
+
+def anneal_learning_rates(algorithm: Algorithm, fraction: float) -> None:
+    """Set every optimizer's step size to ``fraction`` × its initial value (linear decay).
+
+    Linear decay to 0 over the budget, as in OpenAI Baselines' A2C and PPO: large early
+    steps, and a policy that stops moving once the budget ends instead of collapsing.
+    """
+    fraction = max(fraction, 0.0)
+    for optimizer in algorithm.optimizers().values():
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * fraction
 
 
 def _metrics_row(sums: dict[str, Tensor], count: int, recent_returns: list[float]) -> dict[str, float]:

@@ -51,6 +51,8 @@ class A2CConfig:
     """scale advantages to zero mean, unit std per batch (not in the article)"""
     max_grad_norm: float | None = 0.5
     """clip the global gradient norm (OpenAI Baselines: 0.5; None: no clipping)"""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """learning rate schedule: constant, or linear decay to 0 over the training budget"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
@@ -65,6 +67,7 @@ class A2CConfig:
         check_range("value_coef", self.value_coef, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
 

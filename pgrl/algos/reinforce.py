@@ -56,6 +56,8 @@ class ReinforceConfig:
     """multiply step t by γ^t: the exact gradient of the discounted objective (see docs/verify.md)"""
     max_grad_norm: float | None = None
     """clip the global gradient norm (None: no clipping)"""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """learning rate schedule: constant, or linear decay to 0 over the training budget"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
@@ -72,6 +74,7 @@ class ReinforceConfig:
         check_choice("weight", self.weight, ("reward_to_go", "total"))
         check_choice("baseline", self.baseline, ("value", "mean", "none"))
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
 
