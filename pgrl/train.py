@@ -272,7 +272,11 @@ def _loop(
                 agent.eval_seconds += spent
                 start += spent  # evaluation time is not training time
                 last_time += spent
-                eval_row = {"eval_return_mean": result.mean, "eval_return_std": result.std}
+                eval_row = {
+                    "eval_return_mean": result.mean,
+                    "eval_return_std": result.std,
+                    "train_seconds": time.perf_counter() - start,
+                }
                 logger.log(now_steps, eval_row)
                 agent.history.append({"env_steps": float(now_steps), **eval_row})
                 next_eval = (now_steps // eval_every + 1) * eval_every
@@ -315,14 +319,73 @@ def _check_finite_losses(row: Mapping[str, float], env_steps: int) -> None:
             )
 
 
-def save_agent(agent: Agent, run_dir: Path) -> None:
-    """Write the final weights (safetensors) and the evaluation summary (JSON)."""
-    from safetensors.torch import save_file
-
-    tensors = {
-        f"{name}.{key}": value.detach().contiguous()
-        for name, module in agent.algorithm.modules().items()
+def _weights(algorithm: Algorithm) -> dict[str, Tensor]:
+    return {
+        f"{name}.{key}": value
+        for name, module in algorithm.modules().items()
         for key, value in module.state_dict().items()
     }
-    save_file(tensors, str(run_dir / "model.safetensors"))
+
+
+def save_agent(agent: Agent, run_dir: Path) -> Path:
+    """Write the trained networks (``model.safetensors``) and the summary (``summary.json``).
+
+    The model file is a pgrl checkpoint: safetensors weights plus JSON metadata (algorithm,
+    environment, config, spaces), written atomically and loaded without executing code.
+    """
+    from pgrl.checkpoint import save_checkpoint
+
+    meta = {
+        "kind": "model",
+        "algo": agent.algo,
+        "env": agent.env_id,
+        "seed": agent.seed,
+        "config": config_dict(agent.config),
+        "obs_space": agent.spaces.obs_space,
+        "act_space": agent.spaces.act_space,
+        "env_steps": agent.env_steps,
+    }
+    path = save_checkpoint(run_dir / "model.safetensors", _weights(agent.algorithm), meta)
     (run_dir / "summary.json").write_text(json.dumps(agent.summary(), indent=2))
+    return path
+
+
+def load_agent(path: str | Path, env: str | None = None) -> Agent:
+    """Load a trained agent from a run directory or a ``model.safetensors`` file.
+
+    ``env`` overrides the environment id stored with the model; the spaces must match.
+    """
+    from pgrl.checkpoint import load_checkpoint
+    from pgrl.errors import CheckpointError
+
+    path = Path(path)
+    file = path / "model.safetensors" if path.is_dir() else path
+    tensors, meta = load_checkpoint(file)
+    if meta.get("kind") not in ("model", "checkpoint"):
+        raise CheckpointError(f"{file} holds no trained model (kind {meta.get('kind')!r})")
+    spec = get_spec(meta["algo"])
+    env_id = env or meta["env"]
+    cfg = build_config(spec.config, meta["config"])
+    envs = make_vec_env(env_id, 1)
+    try:
+        spaces = space_info(envs)
+    finally:
+        envs.close()
+    if (spaces.obs_space, spaces.act_space) != (meta["obs_space"], meta["act_space"]):
+        raise CheckpointError(
+            f"{file} was trained on spaces obs={meta['obs_space']} act={meta['act_space']}, "
+            f"but {env_id} has obs={spaces.obs_space} act={spaces.act_space}"
+        )
+    algorithm = build_algorithm(spec.name, cfg, spaces, env_id)
+    for name, module in algorithm.modules().items():
+        prefix = f"{name}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{file}: weights of {name!r} do not fit: {exc}") from None
+    run_dir = path if path.is_dir() else path.parent
+    return Agent(
+        spec.name, env_id, int(meta.get("seed", 0)), cfg, algorithm, spaces,
+        env_steps=int(meta.get("env_steps", 0)), run_dir=run_dir,
+    )

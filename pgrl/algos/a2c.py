@@ -107,11 +107,11 @@ class A2C:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"optimizer": self.optimizer}
 
-    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+    def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
+        """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
         config = self.config
         mask = rollout.mask
-        # critic: V(s_t) with gradient; the targets y_t are constants
-        # one forward pass for V(s) and V(s'); only V(s) keeps its gradient
+        # critic: one forward pass for V(s) and V(s'); only V(s) keeps its gradient
         both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
         value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()
         target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
@@ -120,14 +120,16 @@ class A2C:
             mean = masked_mean(advantage, mask)
             std = masked_mean((advantage - mean) ** 2, mask).sqrt()
             advantage = (advantage - mean) / (std + 1e-8)
-
-        # actor: ascend mean_t[A_t ∇log π(a_t|s_t)], plus the entropy bonus
+        # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
         policy_loss = policy_gradient_loss(log_prob, advantage, mask)
         critic_loss = value_loss(value, target, config.value_loss, mask)
-        entropy_mean = entropy_bonus(entropy, mask)
-        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy_mean
+        return policy_loss, critic_loss, entropy_bonus(entropy, mask)
 
+    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+        config = self.config
+        policy_loss, critic_loss, entropy = self.losses(rollout)
+        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad(self.params, config.max_grad_norm)
@@ -135,5 +137,5 @@ class A2C:
         return {
             "policy_loss": policy_loss.detach(),
             "value_loss": critic_loss.detach(),
-            "entropy": entropy_mean.detach(),
+            "entropy": entropy.detach(),
         }

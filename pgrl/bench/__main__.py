@@ -1,0 +1,5 @@
+import sys
+
+from pgrl.bench import main
+
+sys.exit(main())

@@ -1,0 +1,207 @@
+"""The ``pgrl`` command: a thin layer over the Python API.
+
+    pgrl train ALGO --env ID --steps N --seed S [--set name=value ...] [--json]
+    pgrl eval RUN_OR_MODEL [--episodes N]
+    pgrl plot RUN... [--out FILE.png]
+    pgrl list
+    pgrl bench [...]
+    pgrl verify [...]
+
+Every problem the user can fix is printed as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pgrl.errors import PgrlError
+
+EXIT_USAGE = 2
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pgrl train",
+        description="Train an algorithm on a Gymnasium environment.",
+        add_help=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("algo", nargs="?", help="algorithm: see `pgrl list`")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (with ALGO: its knobs)")
+    p.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id")
+    p.add_argument("--steps", type=int, default=None, help="environment steps (default: preset)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a hyperparameter (repeatable)")
+    p.add_argument("--config", help="YAML file of hyperparameters (applied before --set)")
+    p.add_argument("--run-dir", help="where to save the run (default runs/ALGO-ENV-SEED-TIME)")
+    p.add_argument("--no-save", action="store_true", help="do not write a run directory")
+    p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: never)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)")
+    p.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    return p
+
+
+def _knobs_help(algo: str) -> str:
+    from pgrl.algos import get_spec
+    from pgrl.config import PRESETS, field_docs
+
+    spec = get_spec(algo)
+    docs = field_docs(spec.config)
+    lines = [f"\n{spec.name}: {spec.summary}\n", "hyperparameters (--set NAME=VALUE):"]
+    for field in dataclasses.fields(spec.config):
+        default = field.default
+        lines.append(f"  {field.name:<22} {default!s:<14} {docs.get(field.name, '')}")
+    presets = [env for (a, env) in PRESETS if a == spec.name]
+    if presets:
+        lines.append(f"\npresets: {', '.join(presets)} (see pgrl/config.py for their sources)")
+    return "\n".join(lines)
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    parser = _train_parser()
+    args = parser.parse_args(argv)
+    if args.help or not args.algo:
+        parser.print_help()
+        if args.algo:
+            print(_knobs_help(args.algo))
+        return 0 if args.help else EXIT_USAGE
+    import torch
+
+    from pgrl.config import load_yaml_config, parse_set_options
+    from pgrl.train import train
+
+    torch.set_num_threads(max(args.threads, 1))
+    overrides = load_yaml_config(args.config) if args.config else {}
+    overrides.update(parse_set_options(args.overrides))
+    agent = train(
+        args.algo,
+        args.env,
+        steps=args.steps,
+        seed=args.seed,
+        config=overrides,
+        run_dir=args.run_dir,
+        eval_episodes=args.eval_episodes,
+        eval_every=args.eval_every,
+        progress=False if args.quiet else None,
+        save=not args.no_save,
+    )
+    summary = agent.summary()
+    mean, std = summary["eval_return_mean"], summary["eval_return_std"]
+    rate = summary["env_steps"] / max(summary["train_seconds"], 1e-9)
+    print(
+        f"{summary['algo']} on {summary['env']} (seed {summary['seed']}): "
+        f"{summary['env_steps']:,} steps in {summary['train_seconds']:.1f} s ({rate:,.0f} steps/s)"
+    )
+    if mean is not None:
+        print(f"evaluation over {summary['eval_episodes']} episodes: {mean:.1f} ± {std:.1f}")
+    if summary["run_dir"]:
+        print(f"run saved in {summary['run_dir']}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def cmd_eval(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="pgrl eval", description="Evaluate a trained agent.")
+    p.add_argument("path", help="run directory or model.safetensors file")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=None,
+                   help="evaluation seed (default: the training seed + 1,000,003, as after training)")
+    p.add_argument("--env", help="evaluate on another environment id with the same spaces")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    from pgrl.train import load_agent
+
+    if args.episodes < 1:
+        raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
+    agent = load_agent(args.path, env=args.env)
+    seed = agent.seed + 1_000_003 if args.seed is None else args.seed
+    result = agent.evaluate(args.episodes, seed=seed)
+    print(f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} over {args.episodes} episodes")
+    if args.json:
+        print(json.dumps({"algo": agent.algo, "env": agent.env_id, "eval_return_mean": result.mean,
+                          "eval_return_std": result.std, "returns": result.returns}))
+    return 0
+
+
+def cmd_plot(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="pgrl plot", description="Plot learning curves of runs.")
+    p.add_argument("runs", nargs="+", help="run directories (several seeds form a band)")
+    p.add_argument("--out", default="learning-curve.png")
+    p.add_argument("--metric", default="episode_return_mean")
+    p.add_argument("--title")
+    args = p.parse_args(argv)
+    from pgrl.plot import plot_runs
+
+    out = plot_runs(args.runs, args.out, metric=args.metric, title=args.title)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_list(argv: Sequence[str]) -> int:
+    from pgrl.algos import ALGORITHMS
+    from pgrl.config import PRESETS
+
+    for name, spec in ALGORITHMS.items():
+        kinds = "/".join(k for k, ok in (("discrete", spec.discrete), ("continuous", spec.continuous)) if ok)
+        envs = ", ".join(env for (a, env) in PRESETS if a == name) or "-"
+        print(f"{name:<10} {kinds:<20} presets: {envs}\n{'':<10} {spec.summary}")
+    return 0
+
+
+def cmd_bench(argv: Sequence[str]) -> int:
+    from pgrl.bench import main as bench_main
+
+    return bench_main(list(argv))
+
+
+def cmd_verify(argv: Sequence[str]) -> int:
+    from pgrl.verify.report import main as verify_main
+
+    return verify_main(list(argv))
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "plot": cmd_plot,
+    "list": cmd_list,
+    "bench": cmd_bench,
+    "verify": cmd_verify,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else EXIT_USAGE
+    if argv[0] in ("-V", "--version"):
+        from pgrl import __version__
+
+        print(f"pgrl {__version__}")
+        return 0
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"pgrl: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return command(argv[1:])
+    except PgrlError as exc:
+        print(f"pgrl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("pgrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
