@@ -186,7 +186,19 @@ def train(
         agent.eval_seconds += time.perf_counter() - start
     if agent.run_dir is not None:
         save_agent(agent, agent.run_dir)
+        _plot_curve(agent.run_dir)
     return agent
+
+
+def _plot_curve(run_dir: Path) -> None:
+    """Draw the run's learning curve; a run too short to have one simply has none."""
+    from pgrl.errors import PgrlError
+    from pgrl.plot import plot_runs
+
+    try:
+        plot_runs([run_dir], run_dir / "learning-curve.png")
+    except PgrlError:
+        pass
 
 
 def _loop(

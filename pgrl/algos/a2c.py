@@ -41,8 +41,8 @@ class A2CConfig:
     """bootstrap after n steps: 1 is the article's R + γV(s'); n >= rollout_steps is Mnih et al."""
     learning_rate: float = 7e-4
     """step size (Adam) for actor and critic"""
-    value_coef: float = 0.5
-    """weight of the critic loss in the summed loss"""
+    value_coef: float = 1.0
+    """weight of the critic loss ½(y − V)² in the summed loss (1.0 here = Baselines' 0.5 × MSE)"""
     entropy_coef: float = 0.0
     """entropy bonus coefficient"""
     value_loss: Literal["mse", "huber"] = "mse"
