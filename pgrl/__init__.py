@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pgrl.algos import ALGORITHMS
 from pgrl.errors import PgrlError
-from pgrl.train import Agent, load_agent, train
+from pgrl.train import Agent, load_agent, resume, train
 
 load = load_agent
 
 __version__ = "0.1.0"
 
-__all__ = ["ALGORITHMS", "Agent", "PgrlError", "__version__", "load", "load_agent", "train"]
+__all__ = ["ALGORITHMS", "Agent", "PgrlError", "__version__", "load", "load_agent", "resume", "train"]

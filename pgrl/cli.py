@@ -1,6 +1,7 @@
 """The ``pgrl`` command: a thin layer over the Python API.
 
     pgrl train ALGO --env ID --steps N --seed S [--set name=value ...] [--json]
+    pgrl resume RUN [--steps N]
     pgrl eval RUN_OR_MODEL [--episodes N]
     pgrl plot RUN... [--out FILE.png]
     pgrl list
@@ -43,6 +44,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-save", action="store_true", help="do not write a run directory")
     p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: never)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="steps between checkpoints (default: a tenth of the budget; 0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)")
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -90,9 +93,15 @@ def cmd_train(argv: Sequence[str]) -> int:
         run_dir=args.run_dir,
         eval_episodes=args.eval_episodes,
         eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
         progress=False if args.quiet else None,
         save=not args.no_save,
     )
+    _report(agent, args.json)
+    return 0
+
+
+def _report(agent, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     summary = agent.summary()
     mean, std = summary["eval_return_mean"], summary["eval_return_std"]
     rate = summary["env_steps"] / max(summary["train_seconds"], 1e-9)
@@ -104,8 +113,25 @@ def cmd_train(argv: Sequence[str]) -> int:
         print(f"evaluation over {summary['eval_episodes']} episodes: {mean:.1f} ± {std:.1f}")
     if summary["run_dir"]:
         print(f"run saved in {summary['run_dir']}")
-    if args.json:
+    if as_json:
         print(json.dumps(summary))
+
+
+def cmd_resume(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="pgrl resume", description="Continue a run from its last checkpoint.")
+    p.add_argument("run", help="run directory (or its checkpoints/last.safetensors)")
+    p.add_argument("--steps", type=int, default=None, help="new total budget (default: the run's)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    import torch
+
+    from pgrl.train import resume
+
+    torch.set_num_threads(max(args.threads, 1))
+    agent = resume(args.run, steps=args.steps, progress=False if args.quiet else None)
+    _report(agent, args.json)
     return 0
 
 
@@ -171,6 +197,7 @@ def cmd_verify(argv: Sequence[str]) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "resume": cmd_resume,
     "eval": cmd_eval,
     "plot": cmd_plot,
     "list": cmd_list,
@@ -196,8 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(argv[1:])
     except PgrlError as exc:
-        print(f"pgrl: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        print(f"pgrl: {'error: ' if code == EXIT_USAGE else ''}{exc}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("pgrl: interrupted", file=sys.stderr)
         return 130

@@ -52,6 +52,26 @@ def _clock() -> float:
     return time.perf_counter()
 
 
+def _keep_rows_up_to(path: Path, env_steps: int) -> list[str]:
+    """Drop the rows logged after ``env_steps`` (by a process that was then interrupted).
+
+    Returns the metric columns of the header (after env_steps and time_s).
+    """
+    with open(path, newline="", encoding="utf-8") as src:
+        rows = list(csv.reader(src))
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    kept = [row for row in body if row and float(row[0]) <= env_steps]
+    tmp_path = path.with_name(path.name + ".tmp")
+    with open(tmp_path, "w", newline="", encoding="utf-8") as dst:
+        writer = csv.writer(dst)
+        writer.writerow(header)
+        writer.writerows(kept)
+    os.replace(tmp_path, path)
+    return header[len(_FIXED_COLUMNS) :]
+
+
 def tensorboard_tag(key: str) -> str:
     """Map a metric key to its TensorBoard tag.
 
@@ -112,6 +132,7 @@ class RunLogger:
         progress: bool | None = None,
         print_interval_s: float = 10.0,
         stream: TextIO | None = None,
+        resume_from: int | None = None,
     ) -> None:
         if total_steps <= 0:
             raise PgrlError(f"total_steps must be a positive number of steps, got {total_steps}.")
@@ -130,18 +151,29 @@ class RunLogger:
             try:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 csv_path = self.run_dir / METRICS_FILE
-                self._csv_file = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+                if resume_from is not None and csv_path.exists():
+                    self._keys = _keep_rows_up_to(csv_path, resume_from)
+                    self._csv_file = open(csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+                else:
+                    self._csv_file = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
                 raise PgrlError(f"Cannot write the metrics file in {self.run_dir}: {exc}") from exc
             self._csv_writer = csv.writer(self._csv_file)
-            self._csv_writer.writerow(_FIXED_COLUMNS)
+            if not self._keys and not (resume_from is not None and csv_path.stat().st_size):
+                self._csv_writer.writerow(_FIXED_COLUMNS)
             self._csv_file.flush()
             if tensorboard:
                 # Imported here: it costs about a second and a progress-only logger never needs it.
                 from torch.utils.tensorboard import SummaryWriter
 
                 # flush_secs=30 rather than the default 120 so a live TensorBoard keeps up.
-                self._tb_writer = SummaryWriter(log_dir=str(self.run_dir / TB_DIR), flush_secs=30)
+                # on resume, purge_step hides events logged after the checkpoint by the
+                # interrupted process, so TensorBoard shows one continuous curve
+                self._tb_writer = SummaryWriter(
+                    log_dir=str(self.run_dir / TB_DIR),
+                    flush_secs=30,
+                    purge_step=None if resume_from is None else resume_from + 1,
+                )
 
         if progress is None:
             isatty = getattr(self._stream, "isatty", None)
@@ -158,13 +190,15 @@ class RunLogger:
                 dynamic_ncols=True,
                 file=self._stream,
             )
-        self._steps = 0
+        self._steps = 0 if resume_from is None else int(resume_from)
         self._return: float | None = None
         # The plain line's steps/s is measured since the previous line, so it tracks the
         # current speed instead of the run's average.
         self._last_print_time = self._start
-        self._last_print_steps = 0
+        self._last_print_steps = self._steps
         self._printed_steps: int | None = None
+        if self._bar is not None and self._steps:
+            self._bar.update(self._steps)
 
     @property
     def csv_path(self) -> Path | None:

@@ -32,7 +32,7 @@ from pgrl.buffers import ReplayBuffer
 from pgrl.collect import Collector
 from pgrl.config import build_config, preset, preset_source, preset_steps
 from pgrl.envs import SpaceInfo, check_env_id, make_vec_env, space_info
-from pgrl.errors import ConfigError, NonFiniteError
+from pgrl.errors import CheckpointError, ConfigError, NonFiniteError, PgrlError
 from pgrl.evaluate import EvalResult, deterministic, evaluate
 
 @dataclass
@@ -111,6 +111,30 @@ def default_run_dir(algo: str, env_id: str, seed: int, root: str | Path = "runs"
     return Path(root) / f"{algo}-{env_id}-{seed}-{stamp}"
 
 
+@dataclass
+class LoopState:
+    """Counters of the loop that a checkpoint must carry to continue exactly."""
+
+    next_log: int
+    next_eval: int | None
+    next_checkpoint: int | None
+    boundary: int = 0
+    count: int = 0
+    recent_returns: list[float] = field(default_factory=list)
+    sums: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class RunSpec:
+    """What defines a run besides the algorithm's config."""
+
+    steps: int
+    eval_episodes: int
+    eval_every: int
+    log_interval: int
+    checkpoint_every: int
+
+
 def train(
     algo: str = "a2c",
     env: str = "CartPole-v1",
@@ -122,6 +146,7 @@ def train(
     eval_episodes: int = 10,
     eval_every: int = 0,
     log_interval: int | None = None,
+    checkpoint_every: int | None = None,
     progress: bool | None = False,
     save: bool = True,
 ) -> Agent:
@@ -133,11 +158,15 @@ def train(
         steps: environment steps (transitions) to train for; None uses the preset's budget.
         seed: seeds every generator; the same seed gives the same parameters on CPU.
         config: hyperparameter overrides by name, applied on top of the preset.
-        run_dir: where to save the run (config, metrics, TensorBoard, weights). None with
-            ``save=True`` makes ``runs/<algo>-<env>-<seed>-<time>``.
+        run_dir: where to save the run (config, metrics, TensorBoard, checkpoints, weights).
+            None with ``save=True`` makes ``runs/<algo>-<env>-<seed>-<time>``.
         eval_episodes: deterministic evaluation episodes at the end (0: none).
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
+        checkpoint_every: environment steps between checkpoints (default: a tenth of the
+            budget). Each checkpoint is a boundary every run with these settings shares:
+            episodes in progress are cut there (truncated, so they bootstrap) and the
+            environments are reseeded, which makes a resumed run equal the uninterrupted one.
         progress: True for a progress display, None for automatic, False for none.
         save: write the run directory.
 
@@ -149,11 +178,14 @@ def train(
     cfg = resolve_config(spec.name, env, config)
     if steps is None:
         steps = preset_steps(spec.name, env)
-    if steps < 1:
-        raise ConfigError(f"steps must be >= 1, got {steps}")
-    if eval_episodes < 0:
-        raise ConfigError(f"eval_episodes must be >= 0, got {eval_episodes}")
-
+    run = RunSpec(
+        steps=steps,
+        eval_episodes=eval_episodes,
+        eval_every=eval_every,
+        log_interval=log_interval or max(steps // 100, 1),
+        checkpoint_every=max(steps // 10, 1) if checkpoint_every is None else checkpoint_every,
+    )
+    _check_run(run)
     seed_everything(seed)
     envs = make_vec_env(env, cfg.num_envs)
     try:
@@ -173,16 +205,96 @@ def train(
                 "config": config_dict(cfg),
                 "obs_space": spaces.obs_space,
                 "act_space": spaces.act_space,
+                **dataclasses.asdict(run),
             }
             (out_dir / "config.json").write_text(json.dumps(run_info, indent=2))
         agent = Agent(spec.name, env, seed, cfg, algorithm, spaces, run_dir=out_dir)
-        _loop(agent, collector, steps, eval_every, eval_episodes, log_interval, progress)
+        buffer = _make_buffer(agent)
+        state = LoopState(
+            next_log=run.log_interval,
+            next_eval=run.eval_every if run.eval_every > 0 else None,
+            next_checkpoint=run.checkpoint_every if run.checkpoint_every > 0 else None,
+        )
+        _loop(agent, collector, buffer, run, state, progress)
     finally:
         envs.close()
+    return _finish(agent, run)
 
-    if eval_episodes > 0:
+
+def resume(
+    run_dir: str | Path, *, steps: int | None = None, progress: bool | None = False
+) -> Agent:
+    """Continue a run from its last checkpoint (``RUN/checkpoints/last.safetensors``).
+
+    A run interrupted at a checkpoint and resumed here gives the same parameters and metrics
+    (bit for bit on CPU, wall-clock columns aside) as the same run uninterrupted. ``steps``
+    extends (or shortens) the total budget.
+    """
+    from pgrl.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    file = run_dir / CHECKPOINT_FILE if run_dir.is_dir() else run_dir
+    if file.is_file() and not run_dir.is_dir():
+        run_dir = file.parent.parent
+    tensors, meta = load_checkpoint(file)
+    if meta.get("kind") != "checkpoint":
+        raise CheckpointError(f"{file} is not a training checkpoint (kind {meta.get('kind')!r})")
+    spec = get_spec(meta["algo"])
+    cfg = build_config(spec.config, meta["config"])
+    run = RunSpec(**meta["run"])
+    if steps is not None:
+        run.steps = steps
+    _check_run(run)
+    envs = make_vec_env(meta["env"], cfg.num_envs)
+    try:
+        collector = Collector(envs, meta["seed"])
+        spaces = collector.spaces
+        _check_spaces(file, meta, spaces, meta["env"])
+        algorithm = build_algorithm(spec.name, cfg, spaces, meta["env"])
+        agent = Agent(spec.name, meta["env"], meta["seed"], cfg, algorithm, spaces, run_dir=run_dir)
+        buffer = _make_buffer(agent)
+        state = _restore(agent, collector, buffer, tensors, meta, file)
+        _boundary(agent, collector, state)
+        _loop(agent, collector, buffer, run, state, progress, resumed=True)
+    finally:
+        envs.close()
+    return _finish(agent, run)
+
+
+CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
+
+
+def _check_run(run: RunSpec) -> None:
+    if run.steps < 1:
+        raise ConfigError(f"steps must be >= 1, got {run.steps}")
+    for name in ("eval_episodes", "eval_every", "checkpoint_every"):
+        if getattr(run, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(run, name)}")
+    if run.log_interval < 1:
+        raise ConfigError(f"log_interval must be >= 1, got {run.log_interval}")
+
+
+def _check_spaces(file: Path, meta: Mapping[str, Any], spaces: SpaceInfo, env_id: str) -> None:
+    if (spaces.obs_space, spaces.act_space) != (meta["obs_space"], meta["act_space"]):
+        raise CheckpointError(
+            f"{file} was made for observation space {meta['obs_space']} and action space "
+            f"{meta['act_space']}, but {env_id} has observation space {spaces.obs_space} and "
+            f"action space {spaces.act_space}"
+        )
+
+
+def _make_buffer(agent: Agent) -> ReplayBuffer | None:
+    if agent.algorithm.collection != "replay":
+        return None
+    act_shape = () if agent.spaces.discrete else (agent.spaces.act_dim,)
+    cfg = agent.config
+    return ReplayBuffer(cfg.buffer_size, agent.spaces.obs_dim, act_shape, agent.spaces.discrete)
+
+
+def _finish(agent: Agent, run: RunSpec) -> Agent:
+    if run.eval_episodes > 0:
         start = time.perf_counter()
-        agent.evaluation = agent.evaluate(eval_episodes, seed=seed + 1_000_003)
+        agent.evaluation = agent.evaluate(run.eval_episodes, seed=agent.seed + 1_000_003)
         agent.eval_seconds += time.perf_counter() - start
     if agent.run_dir is not None:
         save_agent(agent, agent.run_dir)
@@ -190,112 +302,282 @@ def train(
     return agent
 
 
-def _plot_curve(run_dir: Path) -> None:
-    """Draw the run's learning curve; a run too short to have one simply has none."""
-    from pgrl.errors import PgrlError
-    from pgrl.plot import plot_runs
+def _boundary_seed(seed: int, boundary: int) -> int:
+    return int(np.random.SeedSequence([seed, boundary]).generate_state(1)[0])
 
-    try:
-        plot_runs([run_dir], run_dir / "learning-curve.png")
-    except PgrlError:
-        pass
+
+def _boundary(agent: Agent, collector: Collector, state: LoopState) -> None:
+    """Cut every episode in progress and reseed the environments (a checkpoint boundary)."""
+    state.boundary += 1
+    new_seed = _boundary_seed(agent.seed, state.boundary)
+    collector.envs.action_space.seed(new_seed)
+    collector.reset(seed=new_seed)
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a flag the loop checks between iterations (a consistent state)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _loop(
     agent: Agent,
     collector: Collector,
-    steps: int,
-    eval_every: int,
-    eval_episodes: int,
-    log_interval: int | None,
+    buffer: ReplayBuffer | None,
+    run: RunSpec,
+    state: LoopState,
     progress: bool | None,
+    resumed: bool = False,
 ) -> None:
     from pgrl.logger import RunLogger
 
     algorithm, cfg = agent.algorithm, agent.config
-    interval = log_interval or max(steps // 100, 1)
-    replay = algorithm.collection == "replay"
-    buffer = None
-    if replay:
-        act_shape = () if agent.spaces.discrete else (agent.spaces.act_dim,)
-        buffer = ReplayBuffer(cfg.buffer_size, agent.spaces.obs_dim, act_shape, agent.spaces.discrete)
-
     schedule = getattr(cfg, "lr_schedule", "constant")
-    logger = RunLogger(agent.run_dir, steps, progress=progress, tensorboard=agent.run_dir is not None)
-    sums: dict[str, Tensor] = {}
-    count = 0
-    next_log = interval
-    next_eval = eval_every if eval_every > 0 else None
-    recent_returns: list[float] = []
-    start = time.perf_counter()
-    last_time, last_steps = start, 0
+    logger = RunLogger(
+        agent.run_dir,
+        run.steps,
+        progress=progress,
+        tensorboard=agent.run_dir is not None,
+        resume_from=collector.env_steps if resumed else None,
+    )
+    start = time.perf_counter() - agent.train_seconds
+    last_time, last_steps = time.perf_counter(), collector.env_steps
     try:
-        while collector.env_steps < steps:
-            # collect (and store): one rollout, a batch of whole episodes, or one vector step
-            if algorithm.collection == "rollout":
-                data: Any = collector.rollout(algorithm.act, cfg.rollout_steps)
-                updates = [data]
-            elif algorithm.collection == "episodes":
-                data = collector.episodes(algorithm.act, cfg.episodes_per_env)
-                updates = [data]
-            else:
-                assert buffer is not None
-                warm = collector.env_steps < cfg.learning_starts
-                with torch.inference_mode():
-                    actions = (
-                        collector.random_actions()
-                        if warm
-                        else algorithm.act(torch.from_numpy(collector.obs))
+        with _Interrupt() as interrupt:
+            while collector.env_steps < run.steps:
+                # collect (and store): a rollout, a batch of whole episodes, or one vector step
+                if algorithm.collection == "rollout":
+                    updates: list[Any] = [collector.rollout(algorithm.act, cfg.rollout_steps)]
+                elif algorithm.collection == "episodes":
+                    updates = [collector.episodes(algorithm.act, cfg.episodes_per_env)]
+                else:
+                    assert buffer is not None
+                    warm = collector.env_steps < cfg.learning_starts
+                    with torch.inference_mode():
+                        obs = torch.from_numpy(collector.obs)
+                        actions = collector.random_actions() if warm else algorithm.act(obs)
+                    step = collector.step(actions)
+                    buffer.add(step)
+                    ready = (
+                        collector.env_steps >= cfg.learning_starts and len(buffer) >= cfg.batch_size
                     )
-                step = collector.step(actions)
-                buffer.add(step)
-                ready = collector.env_steps >= cfg.learning_starts and len(buffer) >= cfg.batch_size
-                n_updates = int(step.valid.sum()) * cfg.updates_per_step if ready else 0
-                # sample a minibatch per update
-                updates = [buffer.sample(cfg.batch_size) for _ in range(n_updates)]
-            if schedule == "linear":
-                anneal_learning_rates(algorithm, 1.0 - collector.env_steps / steps)
-            # policy gradient, critic gradient, update
-            for batch in updates:
-                metrics = algorithm.update(batch)
-                for key, value in metrics.items():
-                    sums[key] = sums[key] + value if key in sums else value.clone()
-                count += 1
+                    n_updates = int(step.valid.sum()) * cfg.updates_per_step if ready else 0
+                    # sample a minibatch per update
+                    updates = [buffer.sample(cfg.batch_size) for _ in range(n_updates)]
+                if schedule == "linear":
+                    anneal_learning_rates(algorithm, 1.0 - collector.env_steps / run.steps)
+                # policy gradient, critic gradient, update
+                for batch in updates:
+                    metrics = algorithm.update(batch)
+                    for key, value in metrics.items():
+                        state.sums[key] = state.sums[key] + value if key in state.sums else value.clone()
+                    state.count += 1
 
-            returns, _ = collector.stats.pop()
-            recent_returns = (recent_returns + returns)[-100:]
-            now_steps = collector.env_steps
-            if now_steps >= next_log or now_steps >= steps:
-                now = time.perf_counter()
-                row = _metrics_row(sums, count, recent_returns)
-                row["steps_per_second"] = (now_steps - last_steps) / max(now - last_time, 1e-9)
-                _check_finite_losses(row, now_steps)
-                logger.log(now_steps, row)
-                agent.history.append({"env_steps": float(now_steps), **row})
-                sums, count = {}, 0
-                last_time, last_steps = now, now_steps
-                next_log = (now_steps // interval + 1) * interval
-            else:
-                logger.progress_update(now_steps, recent_returns[-1] if recent_returns else None)
-            if next_eval is not None and now_steps >= next_eval and eval_episodes > 0:
-                eval_start = time.perf_counter()
-                result = agent.evaluate(eval_episodes, seed=agent.seed + 1_000_003)
-                spent = time.perf_counter() - eval_start
-                agent.eval_seconds += spent
-                start += spent  # evaluation time is not training time
-                last_time += spent
-                eval_row = {
-                    "eval_return_mean": result.mean,
-                    "eval_return_std": result.std,
-                    "train_seconds": time.perf_counter() - start,
-                }
-                logger.log(now_steps, eval_row)
-                agent.history.append({"env_steps": float(now_steps), **eval_row})
-                next_eval = (now_steps // eval_every + 1) * eval_every
-        agent.env_steps = collector.env_steps
-        agent.train_seconds = time.perf_counter() - start
+                returns, _ = collector.stats.pop()
+                if returns:
+                    state.recent_returns = (state.recent_returns + returns)[-100:]
+                now_steps = collector.env_steps
+                done = now_steps >= run.steps
+                if now_steps >= state.next_log or done:
+                    now = time.perf_counter()
+                    row = _metrics_row(state.sums, state.count, state.recent_returns)
+                    row["steps_per_second"] = (now_steps - last_steps) / max(now - last_time, 1e-9)
+                    _check_finite_losses(row, now_steps, agent.run_dir)
+                    logger.log(now_steps, row)
+                    agent.history.append({"env_steps": float(now_steps), **row})
+                    state.sums, state.count = {}, 0
+                    last_time, last_steps = now, now_steps
+                    state.next_log = (now_steps // run.log_interval + 1) * run.log_interval
+                else:
+                    last = state.recent_returns[-1] if state.recent_returns else None
+                    logger.progress_update(now_steps, last)
+                if state.next_eval is not None and now_steps >= state.next_eval and run.eval_episodes:
+                    eval_start = time.perf_counter()
+                    result = agent.evaluate(run.eval_episodes, seed=agent.seed + 1_000_003)
+                    spent = time.perf_counter() - eval_start
+                    agent.eval_seconds += spent
+                    start += spent  # evaluation time is not training time
+                    last_time += spent
+                    eval_row = {
+                        "eval_return_mean": result.mean,
+                        "eval_return_std": result.std,
+                        "train_seconds": time.perf_counter() - start,
+                    }
+                    logger.log(now_steps, eval_row)
+                    agent.history.append({"env_steps": float(now_steps), **eval_row})
+                    state.next_eval = (now_steps // run.eval_every + 1) * run.eval_every
+                at_checkpoint = state.next_checkpoint is not None and now_steps >= state.next_checkpoint
+                if (at_checkpoint and not done) or interrupt.requested:
+                    if state.next_checkpoint is not None and at_checkpoint:
+                        every = run.checkpoint_every
+                        state.next_checkpoint = (now_steps // every + 1) * every
+                    agent.env_steps = now_steps
+                    agent.train_seconds = time.perf_counter() - start
+                    if agent.run_dir is not None:
+                        _save_checkpoint(agent, collector, buffer, run, state)
+                    _boundary(agent, collector, state)
+                    if interrupt.requested:
+                        raise TrainingInterrupted(agent, now_steps)
+            agent.env_steps = collector.env_steps
+            agent.train_seconds = time.perf_counter() - start
+            if agent.run_dir is not None:  # the end is a checkpoint too: `resume --steps` extends
+                _save_checkpoint(agent, collector, buffer, run, state)
     finally:
         logger.close()
+
+
+class TrainingInterrupted(PgrlError):
+    """Ctrl-C: a checkpoint was saved and training stopped cleanly."""
+
+    exit_code = 130
+
+    def __init__(self, agent: Agent, env_steps: int) -> None:
+        where = (
+            f"checkpoint saved in {agent.run_dir / CHECKPOINT_FILE}; continue with: "
+            f"pgrl resume {agent.run_dir}"
+            if agent.run_dir is not None
+            else "nothing was saved (no run directory)"
+        )
+        super().__init__(f"interrupted at environment step {env_steps:,}; {where}")
+        self.agent = agent
+
+
+def _module_tensors(algorithm: Algorithm) -> dict[str, Tensor]:
+    return {
+        f"module.{name}.{key}": value
+        for name, module in algorithm.modules().items()
+        for key, value in module.state_dict().items()
+    }
+
+
+def _optimizer_payload(algorithm: Algorithm) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    tensors: dict[str, Tensor] = {}
+    groups: dict[str, Any] = {}
+    for name, optimizer in algorithm.optimizers().items():
+        sd = optimizer.state_dict()
+        for index, param_state in sd["state"].items():
+            for key, value in param_state.items():
+                tensors[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value)
+        groups[name] = json.loads(json.dumps(sd["param_groups"]))
+    return tensors, groups
+
+
+def _save_checkpoint(
+    agent: Agent,
+    collector: Collector,
+    buffer: ReplayBuffer | None,
+    run: RunSpec,
+    state: LoopState,
+) -> Path:
+    """Everything needed to continue: weights, optimizers, RNGs, counters, buffer, noise."""
+    from pgrl.checkpoint import capture_rng, save_checkpoint
+
+    assert agent.run_dir is not None
+    tensors = _module_tensors(agent.algorithm)
+    optim_tensors, optim_groups = _optimizer_payload(agent.algorithm)
+    tensors.update(optim_tensors)
+    if buffer is not None:
+        tensors.update({f"buffer.{k}": v for k, v in buffer.state_dict().items()})
+    noise = getattr(agent.algorithm, "noise", None)
+    if noise is not None:
+        tensors["noise.state"] = noise.state()
+    tensors.update({f"sums.{k}": v.detach() for k, v in state.sums.items()})
+    meta = {
+        "kind": "checkpoint",
+        "algo": agent.algo,
+        "env": agent.env_id,
+        "seed": agent.seed,
+        "config": config_dict(agent.config),
+        "run": dataclasses.asdict(run),
+        "obs_space": agent.spaces.obs_space,
+        "act_space": agent.spaces.act_space,
+        "env_steps": collector.env_steps,
+        "vector_steps": collector._vector_steps,
+        "train_seconds": agent.train_seconds,
+        "eval_seconds": agent.eval_seconds,
+        "optimizers": optim_groups,
+        "rng": capture_rng(),
+        "loop": {
+            "next_log": state.next_log,
+            "next_eval": state.next_eval,
+            "next_checkpoint": state.next_checkpoint,
+            "boundary": state.boundary,
+            "count": state.count,
+            "recent_returns": state.recent_returns,
+        },
+        "history": agent.history,
+    }
+    (agent.run_dir / CHECKPOINT_FILE).parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(agent.run_dir / CHECKPOINT_FILE, tensors, meta)
+
+
+def _restore(
+    agent: Agent,
+    collector: Collector,
+    buffer: ReplayBuffer | None,
+    tensors: Mapping[str, Tensor],
+    meta: Mapping[str, Any],
+    file: Path,
+) -> LoopState:
+    from pgrl.checkpoint import restore_rng
+
+    def part(prefix: str) -> dict[str, Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    try:
+        for name, module in agent.algorithm.modules().items():
+            module.load_state_dict(part(f"module.{name}."))
+        for name, optimizer in agent.algorithm.optimizers().items():
+            states: dict[int, dict[str, Tensor]] = {}
+            for key, value in part(f"optim.{name}.").items():
+                index, field_name = key.split(".", 1)
+                states.setdefault(int(index), {})[field_name] = value
+            optimizer.load_state_dict({"state": states, "param_groups": meta["optimizers"][name]})
+        if buffer is not None:
+            buffer.load_state_dict(part("buffer."))
+        noise = getattr(agent.algorithm, "noise", None)
+        if noise is not None and "noise.state" in tensors:
+            noise.load_state(tensors["noise.state"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{file}: the saved state does not fit this algorithm: {exc}") from None
+    restore_rng(meta["rng"])
+    collector.env_steps = int(meta["env_steps"])
+    collector._vector_steps = int(meta["vector_steps"])
+    agent.env_steps = collector.env_steps
+    agent.train_seconds = float(meta["train_seconds"])
+    agent.eval_seconds = float(meta["eval_seconds"])
+    agent.history = list(meta["history"])
+    loop = meta["loop"]
+    return LoopState(
+        next_log=int(loop["next_log"]),
+        next_eval=loop["next_eval"],
+        next_checkpoint=loop["next_checkpoint"],
+        boundary=int(loop["boundary"]),  # saved before the boundary; resume crosses it again
+        count=int(loop["count"]),
+        recent_returns=[float(r) for r in loop["recent_returns"]],
+        sums={k: v.clone() for k, v in part("sums.").items()},
+    )
 
 
 def anneal_learning_rates(algorithm: Algorithm, fraction: float) -> None:
@@ -322,12 +604,16 @@ def _metrics_row(sums: dict[str, Tensor], count: int, recent_returns: list[float
     return row
 
 
-def _check_finite_losses(row: Mapping[str, float], env_steps: int) -> None:
+def _check_finite_losses(row: Mapping[str, float], env_steps: int, run_dir: Path | None) -> None:
     for key, value in row.items():
         if not np.isfinite(value):
+            kept = ""
+            if run_dir is not None and (run_dir / CHECKPOINT_FILE).exists():
+                kept = f" The last good checkpoint is {run_dir / CHECKPOINT_FILE}."
             raise NonFiniteError(
                 f"non-finite {key} ({value}) at environment step {env_steps}: training stopped. "
                 "Lower the learning rate, clip gradients (max_grad_norm) or check the rewards."
+                + kept
             )
 
 
@@ -372,6 +658,8 @@ def load_agent(path: str | Path, env: str | None = None) -> Agent:
 
     path = Path(path)
     file = path / "model.safetensors" if path.is_dir() else path
+    if path.is_dir() and not file.exists() and (path / CHECKPOINT_FILE).exists():
+        file = path / CHECKPOINT_FILE  # a run that has not finished: its last checkpoint
     tensors, meta = load_checkpoint(file)
     if meta.get("kind") not in ("model", "checkpoint"):
         raise CheckpointError(f"{file} holds no trained model (kind {meta.get('kind')!r})")
@@ -383,21 +671,28 @@ def load_agent(path: str | Path, env: str | None = None) -> Agent:
         spaces = space_info(envs)
     finally:
         envs.close()
-    if (spaces.obs_space, spaces.act_space) != (meta["obs_space"], meta["act_space"]):
-        raise CheckpointError(
-            f"{file} was trained on spaces obs={meta['obs_space']} act={meta['act_space']}, "
-            f"but {env_id} has obs={spaces.obs_space} act={spaces.act_space}"
-        )
+    _check_spaces(file, meta, spaces, env_id)
     algorithm = build_algorithm(spec.name, cfg, spaces, env_id)
+    root = "module." if meta["kind"] == "checkpoint" else ""
     for name, module in algorithm.modules().items():
-        prefix = f"{name}."
+        prefix = f"{root}{name}."
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:
             raise CheckpointError(f"{file}: weights of {name!r} do not fit: {exc}") from None
-    run_dir = path if path.is_dir() else path.parent
+    run_dir = path if path.is_dir() else file.parent
     return Agent(
         spec.name, env_id, int(meta.get("seed", 0)), cfg, algorithm, spaces,
         env_steps=int(meta.get("env_steps", 0)), run_dir=run_dir,
     )
+
+
+def _plot_curve(run_dir: Path) -> None:
+    """Draw the run's learning curve; a run too short to have one simply has none."""
+    from pgrl.plot import plot_runs
+
+    try:
+        plot_runs([run_dir], run_dir / "learning-curve.png")
+    except PgrlError:
+        pass

@@ -51,12 +51,13 @@ def require_box(name: str, spaces: SpaceInfo, env_id: str = "this environment") 
 
 
 def make_adam(params: Iterable[nn.Parameter], learning_rate: float) -> torch.optim.Adam:
-    """Adam with eps 1e-5 (OpenAI Baselines) and foreach kernels: one call for all tensors.
+    """Adam with eps 1e-5 (OpenAI Baselines) and the fused kernel.
 
-    foreach matters on CPU for small networks: the per-tensor loop of the default
-    implementation costs more than the arithmetic.
+    On CPU with small networks the optimizer's per-tensor Python loop costs more than the
+    arithmetic: the fused step measured 72 µs against 219 µs (foreach) and 298 µs (default)
+    for A2C's 64x64 actor and critic.
     """
-    return torch.optim.Adam(list(params), lr=learning_rate, eps=1e-5, foreach=True)
+    return torch.optim.Adam(list(params), lr=learning_rate, eps=1e-5, fused=True)
 
 
 def clip_grad(params: Iterable[nn.Parameter], max_grad_norm: float | None) -> Tensor | None:

@@ -38,10 +38,13 @@ from torch import Tensor
 from pgrl.algos.a2c import bootstrapped_targets
 from pgrl.losses import policy_gradient_loss, reinforce_loss
 from pgrl.returns import discount_powers, discounted_returns, episode_returns, gae
-from pgrl.verify.rollouts import Episodes
+from pgrl.verify.exact import state_values
+from pgrl.verify.mdp import FiniteMDP
+from pgrl.verify.rollouts import Episodes, sample_episodes
 
 __all__ = [
     "Critics",
+    "TERMINAL_POISON",
     "Estimator",
     "action_dependent_baseline",
     "actor_critic",
@@ -49,8 +52,10 @@ __all__ = [
     "fit_critics",
     "gae_estimator",
     "reward_to_go",
+    "sample_estimates",
     "total_return",
     "with_terminated_dropped",
+    "with_termination_as_truncation",
     "with_truncation_as_termination",
     "wrong_sign",
 ]
@@ -79,7 +84,7 @@ class Critics:
 Estimator = Callable[[Episodes, Tensor, Critics], Tensor]
 """(episodes, log π(a_t|s_t) ``(T, N)``, critics) → scalar pgrl loss."""
 
-CriticKind = Literal["exact", "fitted"]
+CriticKind = Literal["exact", "fitted", "constant"]
 
 
 def _lookup(table: Tensor, data: Episodes, states: Tensor) -> Tensor:
@@ -92,6 +97,8 @@ def _lookup(table: Tensor, data: Episodes, states: Tensor) -> Tensor:
 def _critic(critics: Critics, kind: CriticKind, td: bool = False) -> Tensor:
     if kind == "exact":
         return critics.exact
+    if kind == "constant":
+        return critics.fitted_constant[:, None].expand_as(critics.fitted_mc)
     return critics.fitted_td if td else critics.fitted_mc
 
 
@@ -155,9 +162,11 @@ def reward_to_go(
 def actor_critic(critic: CriticKind = "exact", *, discount_weighting: bool = True) -> Estimator:
     """Σ_t γ^t (r_t + γ(1 − terminated_t) V(s'_t) − V(s_t)) ∇log π: A2C's one-step advantage.
 
-    The target is :func:`pgrl.algos.a2c.bootstrapped_targets` with ``n_step=1``; the critic
-    is the exact V^π (unbiased) or a tabular V̂ at the TD(0) fixed point of a separate batch
-    (biased wherever V̂ ≠ V^π: the bootstrapping bias).
+    The target is :func:`pgrl.algos.a2c.bootstrapped_targets` with ``n_step=1``. The critic
+    is the exact V^π (unbiased), a tabular V̂ at the TD(0) fixed point of a separate batch,
+    or a constant V̂ (a critic that cannot represent V^π). The bias is
+    γ Σ_s d(s) Σ_a ∇π(a|s) Σ_s' P(s'|s, a) (E[V̂] − V^π)(s'): it vanishes only where the
+    critic is right on average, unlike a baseline's, which vanishes for any V̂.
     """
 
     def loss(data: Episodes, log_prob: Tensor, critics: Critics) -> Tensor:
@@ -174,7 +183,7 @@ def actor_critic(critic: CriticKind = "exact", *, discount_weighting: bool = Tru
 def gae_estimator(
     gae_lambda: float, critic: CriticKind = "exact", *, discount_weighting: bool = True
 ) -> Estimator:
-    """Σ_t γ^t A_t^{GAE(γ, λ)} ∇log π with :func:`pgrl.returns.gae`; unbiased for any λ when V = V^π."""
+    """Σ_t γ^t A_t^{GAE(γ, λ)} ∇log π (:func:`pgrl.returns.gae`); unbiased for all λ if V = V^π."""
 
     def loss(data: Episodes, log_prob: Tensor, critics: Critics) -> Tensor:
         value = _critic(critics, critic, td=True)
@@ -218,10 +227,24 @@ def action_dependent_baseline(*, discount_weighting: bool = True) -> Estimator:
 
 
 def with_terminated_dropped(estimator: Estimator) -> Estimator:
-    """Broken on purpose: every ``terminated`` flag cleared, so returns leak into the next episode."""
+    """Broken on purpose: ``terminated`` flags cleared, so returns leak into the next episode."""
 
     def loss(data: Episodes, log_prob: Tensor, critics: Critics) -> Tensor:
         broken = replace(data, terminated=torch.zeros_like(data.terminated))
+        return estimator(broken, log_prob, critics)
+
+    return loss
+
+
+def with_termination_as_truncation(estimator: Estimator) -> Estimator:
+    """Broken on purpose: a true end treated as a time limit (bootstraps V(s') of a terminal s')."""
+
+    def loss(data: Episodes, log_prob: Tensor, critics: Critics) -> Tensor:
+        broken = replace(
+            data,
+            terminated=torch.zeros_like(data.terminated),
+            truncated=data.truncated | data.terminated,
+        )
         return estimator(broken, log_prob, critics)
 
     return loss
@@ -259,8 +282,21 @@ def batch_gradients(
     return out
 
 
+TERMINAL_POISON = 3.0
+"""The value every critic table holds at terminal states: a correct estimator never reads it.
+
+About the size of the values themselves, like an untrained critic's output at a terminal
+state: large enough to make bootstrapping through a terminal state visible, small enough not
+to drown the other effects of a dropped flag in variance."""
+
+
 def fit_critics(
-    fit_data: Episodes, exact: Tensor, rewards: Tensor, gamma: float, ridge: float = 1e-9
+    fit_data: Episodes,
+    mdp: FiniteMDP,
+    exact: Tensor,
+    *,
+    ridge: float = 1e-9,
+    poison: float = TERMINAL_POISON,
 ) -> Critics:
     """Fit per-batch tabular critics on ``fit_data`` (batches independent of the estimation data).
 
@@ -271,13 +307,20 @@ def fit_critics(
       solved as the linear system (C − γN)V̂ = R (LSTD(0), Bradtke & Barto 1996), with a tiny
       ridge so that unvisited states get V̂ = 0.
 
+    Every table, the exact V^π included, holds ``poison`` at terminal states instead of 0.
+    A correct estimator multiplies V(s'_t) by (1 − terminated_t) and never evaluates V at a
+    terminal s_t, so the poison changes nothing; an estimator that bootstraps through a
+    terminal state (a dropped ``terminated`` flag) picks it up and shows a large bias. A
+    neural critic is not 0 at terminal states either.
+
     Args:
         fit_data: episodes with the same number of batches M as the estimation data.
-        exact: ``(S,)`` V^π (passed through).
-        rewards: ``(S, A)`` r(s, a) (passed through).
-        gamma: discount γ.
+        mdp: the MDP (γ, r(s, a) and the terminal states).
+        exact: ``(S,)`` V^π.
         ridge: added to the diagonal of the TD system.
+        poison: the value written at terminal states.
     """
+    gamma = mdp.gamma
     num_states = exact.shape[0]
     m = fit_data.num_batches
     mask = fit_data.mask
@@ -309,4 +352,39 @@ def fit_critics(
     target = torch.zeros(m, num_states, dtype=torch.float64)
     target.index_put_((batch, s), fit_data.rewards.reshape(-1) * weight, accumulate=True)
     fitted_td = torch.linalg.solve(system, target)
-    return Critics(gamma, exact, fitted_mc, fitted_td, constant, rewards)
+    terminal = mdp.terminal
+    exact, fitted_mc, fitted_td = (
+        torch.where(terminal, poison, table) for table in (exact, fitted_mc, fitted_td)
+    )
+    return Critics(gamma, exact, fitted_mc, fitted_td, constant, mdp.rewards)
+
+
+def sample_estimates(
+    mdp: FiniteMDP,
+    theta: Tensor,
+    estimators: Mapping[str, Estimator],
+    *,
+    num_batches: int,
+    trajectories_per_batch: int,
+    generator: torch.Generator,
+    horizon: int | None = None,
+) -> dict[str, Tensor]:
+    """Sample M batches of n episodes, fit critics on M other batches, estimate with each.
+
+    Returns:
+        ``(M, S, A)`` batch estimates per estimator name.
+    """
+
+    def draw() -> Episodes:
+        return sample_episodes(
+            mdp,
+            theta,
+            num_batches=num_batches,
+            trajectories_per_batch=trajectories_per_batch,
+            horizon=horizon,
+            generator=generator,
+        )
+
+    data, fit = draw(), draw()
+    critics = fit_critics(fit, mdp, state_values(mdp, theta))
+    return batch_gradients(data, theta, estimators, critics)

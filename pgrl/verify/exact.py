@@ -44,8 +44,8 @@ __all__ = [
 
 
 def policy(theta: Tensor) -> Tensor:
-    """π_θ(a|s) = softmax(θ[s])_a, ``(S, A)``."""
-    return torch.softmax(theta, dim=-1)
+    """π_θ(a|s) = softmax(θ[s])_a, ``(S, A)``, in float64."""
+    return torch.softmax(theta.to(torch.float64), dim=-1)
 
 
 def _live(mdp: FiniteMDP) -> Tensor:
@@ -64,7 +64,7 @@ def state_values(mdp: FiniteMDP, theta: Tensor) -> Tensor:
 
     Example:
         >>> from pgrl.verify.mdp import chain_mdp
-        >>> mdp = chain_mdp(2, slip=0.0)
+        >>> mdp = chain_mdp(2, slip=0.0, step_cost=0.0)
         >>> state_values(mdp, torch.zeros(2, 2)).tolist()  # 0.5·1 + 0.5·0.9·V(0)
         [0.9090909090909091, 0.0]
     """

@@ -29,6 +29,7 @@ Lyapunov equations X = C + γ Mᵀ X M are solved in vectorised (Kronecker) form
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -295,7 +296,7 @@ def _num_features(system: LinearQuadratic) -> int:
 def dpg_estimate(
     system: LinearQuadratic,
     states: Tensor,
-    critic: QuadraticCritic | None = None,
+    critic: Callable[[Tensor, Tensor], Tensor] | None = None,
     discount_weights: Tensor | None = None,
     trajectories: int | None = None,
 ) -> Tensor:
@@ -308,7 +309,7 @@ def dpg_estimate(
     Args:
         system: the system; its gain K is the policy.
         states: ``(H, N, n)`` x_t (or ``(B, n)`` with ``discount_weights`` ``(B,)``).
-        critic: a fitted :class:`QuadraticCritic`; None uses the exact Q^K.
+        critic: Q(x, u), e.g. a fitted :class:`QuadraticCritic`; None uses the exact Q^K.
         discount_weights: weight per state, default γ^t along the first axis.
         trajectories: number of trajectories to average over, default N.
     """

@@ -107,9 +107,10 @@ def random_mdp(
     gamma: float = 0.9,
     seed: int = 0,
     terminal_prob: tuple[float, float] | None = (0.1, 0.3),
+    reward_mean: float = 0.0,
     horizon: int = 100,
 ) -> FiniteMDP:
-    """A random MDP from a seed: Dirichlet transitions, N(0, 1) rewards, Dirichlet ρ₀.
+    """A random MDP from a seed: Dirichlet transitions, N(reward_mean, 1) rewards, Dirichlet ρ₀.
 
     With ``terminal_prob=(lo, hi)`` one terminal state is added (S = num_states + 1) and each
     (s, a) ends the episode with a probability drawn uniformly from [lo, hi], so every policy
@@ -121,10 +122,14 @@ def random_mdp(
         (5, 2, True)
     """
     if num_states < 1 or num_actions < 1:
-        raise ConfigError(f"need num_states >= 1 and num_actions >= 1, got {num_states}, {num_actions}")
+        raise ConfigError(
+            f"need num_states >= 1 and num_actions >= 1, got {num_states}, {num_actions}"
+        )
     generator = torch.Generator().manual_seed(seed)
     inner = _dirichlet((num_states, num_actions, num_states), generator)
-    rewards = torch.randn(num_states, num_actions, generator=generator, dtype=torch.float64)
+    rewards = reward_mean + torch.randn(
+        num_states, num_actions, generator=generator, dtype=torch.float64
+    )
     start = _dirichlet((num_states,), generator)
     if terminal_prob is None:
         if gamma >= 1.0:
@@ -148,17 +153,20 @@ def random_mdp(
     return FiniteMDP("random", transitions, rewards, start, gamma, terminal, horizon)
 
 
-def chain_mdp(length: int = 5, *, slip: float = 0.1, gamma: float = 0.9) -> FiniteMDP:
+def chain_mdp(
+    length: int = 5, *, slip: float = 0.1, step_cost: float = 0.05, gamma: float = 0.9
+) -> FiniteMDP:
     """A corridor of ``length`` cells; the rightmost is the goal (terminal, reward 1 on entry).
 
     Actions: 0 = left, 1 = right; the move goes the other way with probability ``slip``;
-    walking into the left wall stays put. The episode starts in cell 0. r(s, a) is the
-    expected reward, P(reach the goal | s, a).
+    walking into the left wall stays put. The episode starts in cell 0. Every step costs
+    ``step_cost`` (so that J depends on the policy even with γ = 1); r(s, a) is the expected
+    reward, P(reach the goal | s, a) − step_cost.
 
     Example:
-        >>> mdp = chain_mdp(3, slip=0.0)
+        >>> mdp = chain_mdp(3, slip=0.0, step_cost=0.5)
         >>> mdp.rewards.tolist()
-        [[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+        [[-0.5, -0.5], [-0.5, 0.5], [0.0, 0.0]]
     """
     if length < 2:
         raise ConfigError(f"chain length must be >= 2, got {length}")
@@ -171,7 +179,7 @@ def chain_mdp(length: int = 5, *, slip: float = 0.1, gamma: float = 0.9) -> Fini
         transitions[s, 1, right] += 1.0 - slip
         transitions[s, 1, left] += slip
     transitions[goal, :, goal] = 1.0
-    rewards = transitions[:, :, goal].clone()
+    rewards = transitions[:, :, goal] - step_cost
     rewards[goal] = 0.0
     start = torch.zeros(length, dtype=torch.float64)
     start[0] = 1.0

@@ -1,0 +1,343 @@
+"""Proximal Policy Optimization with the clipped surrogate objective (Schulman et al. 2017).
+
+Each update reuses one rollout of N environments × T steps for several epochs of minibatch
+steps. The policy π_θ that collected the rollout is π_old; the probability ratio
+
+    ρ_t(θ) = π_θ(a_t|s_t) / π_old(a_t|s_t)
+
+enters the clipped surrogate (PPO paper, equation 7)
+
+    L^CLIP(θ) = mean_t[ min(ρ_t A_t, clip(ρ_t, 1 − ε, 1 + ε) A_t) ]
+
+which removes the incentive to move ρ_t outside [1 − ε, 1 + ε] in the direction the
+advantage favours. Advantages are GAE(λ) (Schulman et al. 2016) with V(s') of the true next
+observation, so a time-limit cut bootstraps. The summed loss of each minibatch is
+
+    −L^CLIP + c_V · ½ (V(s_t) − G^λ_t)² − c_H · H[π(·|s_t)]
+
+For Box actions the ratio uses the joint density of the whole action vector (the Gaussian
+log-probability summed over dimensions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from pgrl.algos.base import clip_grad, make_adam
+from pgrl.algos.reinforce import make_policy
+from pgrl.config import check_choice, check_range
+from pgrl.envs import SpaceInfo
+from pgrl.errors import ConfigError
+from pgrl.losses import masked_mean
+from pgrl.nets import ValueNet
+from pgrl.normalize import ObsNormalizer, RewardScaler
+from pgrl.returns import gae
+from pgrl.types import Rollout
+
+
+@dataclass(frozen=True, kw_only=True)
+class PPOConfig:
+    num_envs: int = 4
+    """parallel environments N"""
+    rollout_steps: int = 128
+    """steps T per environment between updates"""
+    minibatch_size: int = 128
+    """transitions per gradient step; must divide num_envs × rollout_steps"""
+    update_epochs: int = 4
+    """passes over each rollout"""
+    gamma: float = 0.99
+    """discount γ"""
+    gae_lambda: float = 0.95
+    """GAE λ"""
+    clip_eps: float = 0.2
+    """clip range ε of the probability ratio"""
+    clip_value: bool = True
+    """also clip the value update to ±clip_eps around the old value (OpenAI Baselines)"""
+    learning_rate: float = 2.5e-4
+    """step size (Adam) for policy and critic"""
+    value_coef: float = 0.5
+    """weight of the critic loss ½(G^λ − V)² (0.5 = CleanRL's vf_coef 0.5; SB3's 0.5 is 1.0 here)"""
+    entropy_coef: float = 0.01
+    """entropy bonus coefficient c_H"""
+    max_grad_norm: float | None = 0.5
+    """clip the global gradient norm (OpenAI Baselines: 0.5; None: no clipping)"""
+    target_kl: float | None = None
+    """stop the update's epochs once an epoch's mean approximate KL exceeds this (None: never)"""
+    normalize_advantages: bool = True
+    """scale advantages to zero mean, unit std over each rollout's real transitions"""
+    normalize_obs: bool = False
+    """normalize observations by running mean and std (clipped to ±10); saved with the model"""
+    normalize_reward: bool = False
+    """scale rewards by the running std of the discounted return (clipped to ±10)"""
+    lr_schedule: Literal["constant", "linear"] = "linear"
+    """learning rate schedule: constant, or linear decay to 0 over the training budget"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the policy and critic"""
+    log_std_init: float = 0.0
+    """initial log σ of the Gaussian policy (Box actions)"""
+
+    def __post_init__(self) -> None:
+        check_range("num_envs", self.num_envs, 1)
+        check_range("rollout_steps", self.rollout_steps, 1)
+        check_range("minibatch_size", self.minibatch_size, 1)
+        check_range("update_epochs", self.update_epochs, 1)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_range("clip_eps", self.clip_eps, 0.0, low_open=True)
+        check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_range("value_coef", self.value_coef, 0.0)
+        check_range("entropy_coef", self.entropy_coef, 0.0)
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
+        if self.max_grad_norm is not None:
+            check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+        if self.target_kl is not None:
+            check_range("target_kl", self.target_kl, 0.0, low_open=True)
+        if self.batch_size % self.minibatch_size != 0:
+            raise ConfigError(
+                f"minibatch_size ({self.minibatch_size}) must divide num_envs × rollout_steps "
+                f"= {self.num_envs} × {self.rollout_steps} = {self.batch_size}; "
+                f"legal values are the divisors of {self.batch_size}"
+            )
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per rollout: num_envs × rollout_steps."""
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def num_minibatches(self) -> int:
+        """Gradient steps per epoch: batch_size / minibatch_size."""
+        return self.batch_size // self.minibatch_size
+
+
+def clipped_surrogate(
+    ratio: Tensor, advantage: Tensor, clip_eps: float, mask: Tensor | None = None
+) -> Tensor:
+    """PPO's clipped objective, negated: −mean[min(ρ A, clip(ρ, 1 − ε, 1 + ε) A)].
+
+    Where A > 0 and ρ > 1 + ε, or A < 0 and ρ < 1 − ε, the clipped term is the minimum and
+    is constant in θ: those samples give no gradient. Everywhere else the gradient is that of
+    ρ A, the importance-sampled policy gradient.
+
+    Args:
+        ratio: ``(B,)`` ρ = π_θ(a|s) / π_old(a|s), with gradient.
+        advantage: ``(B,)`` A, a constant.
+        clip_eps: ε.
+        mask: optional ``(B,)`` 1 for real transitions.
+
+    Reference: Schulman et al. (2017), "Proximal Policy Optimization Algorithms", eq. 7.
+
+    Example:
+        >>> clipped_surrogate(torch.tensor([1.5, 0.5]), torch.tensor([1.0, -1.0]), 0.2).item()
+        -0.2
+    """
+    advantage = advantage.detach()
+    unclipped = ratio * advantage
+    clipped = ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps) * advantage
+    objective = torch.min(unclipped, clipped)
+    return -masked_mean(objective, mask)
+
+
+def clipped_value_loss(
+    value: Tensor, old_value: Tensor, returns: Tensor, clip_eps: float | None
+) -> Tensor:
+    """½ max((V − G)², (V_clip − G)²), V_clip = V_old + clip(V − V_old, −ε, ε); ½(V − G)² if ε is None.
+
+    The clipped form keeps the critic, like the policy, near the parameters that collected the
+    data; it is in OpenAI Baselines' PPO2, not in the paper, and Engstrom et al. (2020) and
+    Andrychowicz et al. (2021) found it neutral to harmful, so presets may turn it off.
+
+    Args:
+        value: ``(B,)`` V_θ(s), with gradient.
+        old_value: ``(B,)`` V_old(s) from before the update, a constant.
+        returns: ``(B,)`` G^λ, a constant.
+        clip_eps: ε, or None for the plain squared error.
+
+    Example:
+        >>> v, old, g = torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([3.0])
+        >>> clipped_value_loss(v, old, g, None).item(), clipped_value_loss(v, old, g, 0.5).item()
+        (0.5, 3.125)
+    """
+    returns = returns.detach()
+    unclipped = (value - returns).pow(2)
+    if clip_eps is None:
+        return 0.5 * unclipped.mean()
+    old_value = old_value.detach()
+    clipped_value = old_value + (value - old_value).clamp(-clip_eps, clip_eps)
+    clipped = (clipped_value - returns).pow(2)
+    return 0.5 * torch.max(unclipped, clipped).mean()
+
+
+@torch.no_grad()
+def approx_kl(log_ratio: Tensor) -> Tensor:
+    """KL(π_old ‖ π_θ) ≈ mean[(ρ − 1) − log ρ], an unbiased, non-negative estimator.
+
+    Reference: J. Schulman (2020), "Approximating KL divergence" (the k3 estimator).
+
+    Example:
+        >>> approx_kl(torch.zeros(3)).item()
+        0.0
+    """
+    return ((log_ratio.exp() - 1.0) - log_ratio).mean()
+
+
+class PPOData(NamedTuple):
+    """One rollout's real transitions, flat ``(M, ...)``, ready to be cut into minibatches.
+
+    ``obs`` is normalized with the statistics that acted; ``log_prob`` and ``value`` are
+    π_old's log-probabilities and V_old, computed once before any gradient step.
+    """
+
+    obs: Tensor
+    actions: Tensor
+    log_prob: Tensor
+    value: Tensor
+    advantage: Tensor
+    returns: Tensor
+
+
+class MinibatchTerms(NamedTuple):
+    """The loss of one minibatch and the terms it is made of."""
+
+    loss: Tensor
+    policy_loss: Tensor
+    value_loss: Tensor
+    entropy: Tensor
+    ratio: Tensor
+    approx_kl: Tensor
+    clip_fraction: Tensor
+
+
+class PPO:
+    """PPO-Clip: several epochs of minibatch steps on each rollout."""
+
+    collection = "rollout"
+
+    def __init__(self, config: PPOConfig, spaces: SpaceInfo) -> None:
+        self.config = config
+        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
+        self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
+        self.params = [*self.policy.parameters(), *self.value.parameters()]
+        self.optimizer = make_adam(self.params, config.learning_rate)
+        self.obs_normalizer = ObsNormalizer(spaces.obs_dim) if config.normalize_obs else None
+        self.reward_scaler = (
+            RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
+        )
+
+    def normalize(self, obs: Tensor) -> Tensor:
+        """The observation the networks see: normalized when ``normalize_obs`` is on."""
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs)
+
+    def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
+        # reads the normalizer's statistics, never updates them (they move only in update)
+        obs = self.normalize(obs)
+        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+
+    def modules(self) -> dict[str, nn.Module]:
+        out: dict[str, nn.Module] = {"policy": self.policy, "value": self.value}
+        if self.obs_normalizer is not None:
+            out["obs_normalizer"] = self.obs_normalizer
+        if self.reward_scaler is not None:
+            out["reward_scaler"] = self.reward_scaler
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optimizer": self.optimizer}
+
+    @torch.no_grad()
+    def prepare(self, rollout: Rollout) -> PPOData:
+        """π_old's log-probabilities, V_old, GAE advantages and λ-returns of the real steps.
+
+        Observations are normalized with the statistics that acted (so the first minibatch
+        has ρ = 1 exactly); the statistics then absorb this rollout, for the next one.
+        """
+        config = self.config
+        steps, envs = rollout.rewards.shape
+        obs, next_obs = self.normalize(rollout.obs), self.normalize(rollout.next_obs)
+        rewards = rollout.rewards
+        if self.reward_scaler is not None:
+            self.reward_scaler.update(rewards, rollout.terminated | rollout.truncated, rollout.mask)
+            rewards = self.reward_scaler(rewards)
+        # V(s) and V(s') in one forward pass
+        both = self.value(torch.cat([obs, next_obs]))
+        values, next_values = both[:steps], both[steps:]
+        advantages, returns = gae(
+            rewards, values, next_values, rollout.terminated, rollout.truncated,
+            config.gamma, config.gae_lambda,
+        )
+        # keep only real transitions: placeholders (mask 0) never enter a minibatch
+        real = rollout.mask.reshape(-1).bool()
+        flat_obs = obs.reshape(steps * envs, -1)[real]
+        actions = rollout.actions.reshape(steps * envs, *rollout.actions.shape[2:])[real]
+        log_prob, _ = self.policy.log_prob_entropy(flat_obs, actions)
+        advantage = advantages.reshape(-1)[real]
+        if config.normalize_advantages and advantage.numel() > 1:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(rollout.obs.reshape(steps * envs, -1)[real])
+        return PPOData(
+            flat_obs, actions, log_prob, values.reshape(-1)[real], advantage,
+            returns.reshape(-1)[real],
+        )
+
+    def minibatch_terms(self, data: PPOData, index: Tensor) -> MinibatchTerms:
+        """The clipped surrogate, the critic loss and the entropy on the rows ``index``."""
+        config = self.config
+        obs, actions = data.obs[index], data.actions[index]
+        log_prob, entropy = self.policy.log_prob_entropy(obs, actions)
+        log_ratio = log_prob - data.log_prob[index]
+        ratio = log_ratio.exp()
+        policy_loss = clipped_surrogate(ratio, data.advantage[index], config.clip_eps)
+        critic_loss = clipped_value_loss(
+            self.value(obs), data.value[index], data.returns[index],
+            config.clip_eps if config.clip_value else None,
+        )
+        entropy_mean = entropy.mean()
+        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy_mean
+        with torch.no_grad():
+            clip_fraction = ((ratio - 1.0).abs() > config.clip_eps).float().mean()
+        return MinibatchTerms(
+            loss, policy_loss, critic_loss, entropy_mean, ratio, approx_kl(log_ratio.detach()),
+            clip_fraction,
+        )
+
+    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+        config = self.config
+        data = self.prepare(rollout)
+        count = data.advantage.shape[0]
+        sums = torch.zeros(5)  # policy loss, value loss, entropy, approx KL, clip fraction
+        steps = 0
+        for _ in range(config.update_epochs):
+            epoch_kl = torch.zeros(())
+            # a fresh shuffle each epoch, cut into num_minibatches nearly equal parts (equal
+            # when the rollout holds no placeholders)
+            for index in torch.randperm(count).tensor_split(config.num_minibatches):
+                if index.numel() == 0:  # fewer real transitions than minibatches
+                    continue
+                terms = self.minibatch_terms(data, index)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms.loss.backward()
+                clip_grad(self.params, config.max_grad_norm)
+                self.optimizer.step()
+                sums += torch.stack([
+                    terms.policy_loss.detach(), terms.value_loss.detach(),
+                    terms.entropy.detach(), terms.approx_kl, terms.clip_fraction,
+                ])
+                epoch_kl = epoch_kl + terms.approx_kl
+                steps += 1
+            # KL early stop: the only .item() of an update, once per epoch when target_kl is set
+            if config.target_kl is not None:
+                if (epoch_kl / config.num_minibatches).item() > config.target_kl:
+                    break
+        means = sums / max(steps, 1)
+        return {
+            "policy_loss": means[0],
+            "value_loss": means[1],
+            "entropy": means[2],
+            "approx_kl": means[3],
+            "clip_fraction": means[4],
+        }
