@@ -142,8 +142,11 @@ def cmd_eval(argv: Sequence[str]) -> int:
     p.add_argument("--seed", type=int, default=None,
                    help="evaluation seed (default: the training seed + 1,000,003, as after training)")
     p.add_argument("--env", help="evaluate on another environment id with the same spaces")
+    p.add_argument("--video", action="store_true", help="also write MP4 files of episodes")
+    p.add_argument("--video-episodes", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    from pgrl.evaluate import deterministic, record_video
     from pgrl.train import load_agent
 
     if args.episodes < 1:
@@ -152,6 +155,12 @@ def cmd_eval(argv: Sequence[str]) -> int:
     seed = agent.seed + 1_000_003 if args.seed is None else args.seed
     result = agent.evaluate(args.episodes, seed=seed)
     print(f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} over {args.episodes} episodes")
+    if args.video:
+        folder = (agent.run_dir or Path(".")) / "videos"
+        videos = record_video(deterministic(agent.algorithm), agent.env_id, folder,
+                              episodes=args.video_episodes, seed=seed)
+        for video in videos:
+            print(f"video: {video}")
     if args.json:
         print(json.dumps({"algo": agent.algo, "env": agent.env_id, "eval_return_mean": result.mean,
                           "eval_return_std": result.std, "returns": result.returns}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -55,3 +56,65 @@ def deterministic(algorithm) -> ActFn:  # type: ignore[no-untyped-def]
         return algorithm.act(obs, deterministic=True)
 
     return act
+
+
+def record_video(
+    act: ActFn,
+    env_id: str,
+    out_dir: str | Path,
+    episodes: int = 1,
+    seed: int = 1_000_003,
+    name_prefix: str = "eval",
+) -> list[Path]:
+    """Record ``episodes`` episodes as MP4 files with Gymnasium's ``RecordVideo`` wrapper.
+
+    Needs moviepy (``pip install 'pgrl[video]'``); the error says so when it is missing.
+    Returns the paths of the written videos.
+    """
+    import importlib.util
+
+    import gymnasium as gym
+    import numpy as np
+
+    from pgrl.errors import PgrlError
+
+    missing = [m for m in ("moviepy", "pygame") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise PgrlError(
+            f"--video needs {' and '.join(missing)} to render and write MP4 files; install "
+            f"them with pip install 'pgrl[video]' (or pip install {' '.join(missing)})"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    import os
+    import warnings
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # render off-screen, no display needed
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    for old in out.glob(f"{name_prefix}*.mp4"):
+        old.unlink()
+    env = gym.make(env_id, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overwriting existing videos": we cleared ours above
+        env = gym.wrappers.RecordVideo(
+            env, str(out), episode_trigger=lambda _: True, name_prefix=name_prefix,
+            disable_logger=True,
+        )
+    try:
+        for episode in range(episodes):
+            try:
+                obs, _ = env.reset(seed=seed + episode)
+            except gym.error.DependencyNotInstalled as exc:
+                raise PgrlError(f"cannot render {env_id}: {exc}") from None
+            done = False
+            while not done:
+                with torch.inference_mode():
+                    action = act(torch.as_tensor(np.asarray(obs, np.float32)).unsqueeze(0))[0]
+                env_action = action.numpy()
+                if isinstance(env.action_space, gym.spaces.Box):
+                    env_action = np.clip(env_action, env.action_space.low, env.action_space.high)
+                obs, _, terminated, truncated, _ = env.step(env_action)
+                done = bool(terminated or truncated)
+    finally:
+        env.close()
+    return sorted(out.glob(f"{name_prefix}*.mp4"))
