@@ -98,9 +98,9 @@ class Collector:
         dtype = torch.int64 if self.spaces.discrete else torch.float32
         return torch.as_tensor(sample, dtype=dtype)
 
-    def env_actions(self, actions: Tensor) -> np.ndarray:
+    def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         """The copy of the actions sent to the environment: Box actions clipped to bounds."""
-        array = actions.detach().cpu().numpy()
+        array = actions if isinstance(actions, np.ndarray) else actions.detach().cpu().numpy()
         if self.spaces.discrete:
             return array.astype(np.int64, copy=False)
         return np.clip(array, self._low, self._high)
@@ -112,14 +112,16 @@ class Collector:
         too (a vector environment steps all of them) but yield placeholders.
         """
         obs = self.obs
-        next_obs, rewards, terminated, truncated, info = self.envs.step(self.env_actions(actions))
+        step_actions = actions.detach().cpu().numpy()
+        next_obs, rewards, terminated, truncated, info = self.envs.step(self.env_actions(step_actions))
         self._vector_steps += 1
         next_obs = np.asarray(next_obs, dtype=np.float32)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        self._check_finite(rewards, "reward")
-        self._check_finite(next_obs, "observation")
+        if not (np.isfinite(rewards).all() and np.isfinite(next_obs).all()):
+            self._check_finite(rewards, "reward")
+            self._check_finite(next_obs, "observation")
         valid = ~self._pending_reset
         if active is not None:
             valid = valid & active
@@ -138,13 +140,12 @@ class Collector:
                 self._check_finite(transition_next_obs, "observation")
         self._track_episodes(rewards, terminated | truncated, valid)
         self.obs = next_obs
-        step_actions = actions.detach().cpu().numpy()
         return Step(obs, step_actions, rewards, transition_next_obs, terminated, truncated, valid)
 
     def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
-        self._ep_return += np.where(valid, rewards, 0.0)
+        self._ep_return += rewards * valid
         self._ep_length += valid
-        self.env_steps += int(valid.sum())
+        self.env_steps += int(np.count_nonzero(valid))
         finished = done & valid
         if finished.any():
             for i in np.flatnonzero(finished):
@@ -169,10 +170,9 @@ class Collector:
         return functions (the rollout cut an episode that goes on).
         """
         buffers = _RolloutArrays(steps, self.num_envs, self.obs.shape[1:], self.spaces)
-        for t in range(steps):
-            with torch.inference_mode():
-                actions = act(torch.from_numpy(self.obs))
-            buffers.put(t, self.step(actions))
+        with torch.inference_mode():
+            for t in range(steps):
+                buffers.put(t, self.step(act(torch.from_numpy(self.obs))))
         return buffers.to_rollout()
 
     def episodes(self, act: ActFn, episodes_per_env: int = 1, max_steps: int = 100_000) -> Rollout:

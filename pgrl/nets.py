@@ -31,12 +31,33 @@ __all__ = [
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+class MLP(nn.Sequential):
+    """``nn.Sequential`` whose forward calls the functional ops directly.
+
+    Same parameters and state-dict keys as ``nn.Sequential``; skipping each layer's
+    ``Module.__call__`` (hook checks) saves several microseconds per layer, which is a
+    measurable share of acting time for 64x64 networks on CPU.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self:
+            if isinstance(layer, nn.Linear):
+                x = F.linear(x, layer.weight, layer.bias)
+            elif isinstance(layer, nn.Tanh):
+                x = torch.tanh(x)
+            elif isinstance(layer, nn.ReLU):
+                x = torch.relu(x)
+            else:
+                x = layer(x)
+        return x
+
+
 def mlp(
     sizes: Sequence[int],
     activation: type[nn.Module] = nn.Tanh,
     *,
     output_gain: float | None = None,
-) -> nn.Sequential:
+) -> MLP:
     """A multilayer perceptron ``sizes[0] → ... → sizes[-1]`` with no activation at the end.
 
     With ``output_gain`` set, weights are orthogonal (gain √2 on hidden layers, the given
@@ -53,7 +74,7 @@ def mlp(
         layers.append(linear)
         if not last:
             layers.append(activation())
-    return nn.Sequential(*layers)
+    return MLP(*layers)
 
 
 class CategoricalPolicy(nn.Module):

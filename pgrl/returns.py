@@ -17,6 +17,7 @@ Schulman et al. (2016), "High-Dimensional Continuous Control Using GAE", section
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -34,6 +35,29 @@ __all__ = [
 
 def _zeros_if_none(next_values: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if next_values is None else next_values
+
+
+def _reverse_scan(u: Tensor, w: Tensor) -> Tensor:
+    """y_t = u_t + w_t y_{t+1} for t = T−1 … 0, with y_T = 0. Shapes ``(T, ...)``.
+
+    Every return and advantage here is one such recursion. On CPU the loop runs over NumPy
+    views of the same memory: at rollout sizes the per-operation overhead of torch
+    (microseconds) dominates the arithmetic.
+    """
+    out = torch.empty_like(u)
+    numpy_ok = u.dtype in (torch.float32, torch.float64) and u.dtype == w.dtype
+    if numpy_ok and u.device.type == "cpu" and not (u.requires_grad or w.requires_grad):
+        u_np, w_np, out_np = u.numpy(), w.numpy(), out.numpy()
+        following = np.zeros_like(u_np[0])
+        for t in range(u_np.shape[0] - 1, -1, -1):
+            following = u_np[t] + w_np[t] * following
+            out_np[t] = following
+        return out
+    following_t = torch.zeros_like(u[0])
+    for t in reversed(range(u.shape[0])):
+        following_t = u[t] + w[t] * following_t
+        out[t] = following_t
+    return out
 
 
 @torch.no_grad()
@@ -66,14 +90,12 @@ def discounted_returns(
         [1.75, 1.5, 1.0]
     """
     next_values = _zeros_if_none(next_values, rewards)
-    not_terminal = 1.0 - terminated.float()
-    returns = torch.empty_like(rewards)
-    following = next_values[-1]  # the rollout's end is a cut: bootstrap
-    for t in reversed(range(rewards.shape[0])):
-        following = torch.where(truncated[t], next_values[t], following)
-        following = rewards[t] + gamma * not_terminal[t] * following
-        returns[t] = following
-    return returns
+    cut = truncated.clone()
+    cut[-1] = True  # the rollout's end is a cut: bootstrap from V(s'_{T-1})
+    discount = gamma * (1.0 - terminated.to(rewards.dtype))
+    # G_t = (r_t + γ(1 − term_t) cut_t V(s'_t)) + γ(1 − term_t)(1 − cut_t) G_{t+1}
+    cut_f = cut.to(rewards.dtype)
+    return _reverse_scan(rewards + discount * cut_f * next_values, discount * (1.0 - cut_f))
 
 
 @torch.no_grad()
@@ -250,13 +272,9 @@ def gae(
         >>> gae(r, v, v, f, f, 1.0, 1.0)[0].squeeze(1).tolist()
         [3.0, 2.0, 1.0]
     """
-    delta = rewards + gamma * (1.0 - terminated.float()) * next_values - values
-    carry = 1.0 - (terminated | truncated).float()
-    advantages = torch.empty_like(rewards)
-    following = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        following = delta[t] + gamma * gae_lambda * carry[t] * following
-        advantages[t] = following
+    delta = rewards + gamma * (1.0 - terminated.to(rewards.dtype)) * next_values - values
+    carry = 1.0 - (terminated | truncated).to(rewards.dtype)
+    advantages = _reverse_scan(delta, gamma * gae_lambda * carry)
     return advantages, advantages + values
 
 
