@@ -1,8 +1,8 @@
 """pgrl: policy-gradient reinforcement learning that reads like the equations.
 
     >>> import pgrl
-    >>> sorted(pgrl.ALGORITHMS)[:3]
-    ['a2c', 'ddpg', 'reinforce']
+    >>> sorted(pgrl.ALGORITHMS)
+    ['a2c', 'ddpg', 'ppo', 'reinforce', 'sac', 'td3']
 """
 
 from __future__ import annotations

@@ -434,6 +434,8 @@ def _loop(
                         state.next_checkpoint = (now_steps // every + 1) * every
                     agent.env_steps = now_steps
                     agent.train_seconds = time.perf_counter() - start
+                    # never overwrite the last good checkpoint with a broken state
+                    _check_finite_state(agent, state, now_steps)
                     if agent.run_dir is not None:
                         _save_checkpoint(agent, collector, buffer, run, state)
                     _boundary(agent, collector, state)
@@ -615,6 +617,16 @@ def _check_finite_losses(row: Mapping[str, float], env_steps: int, run_dir: Path
                 "Lower the learning rate, clip gradients (max_grad_norm) or check the rewards."
                 + kept
             )
+
+
+def _check_finite_state(agent: Agent, state: LoopState, env_steps: int) -> None:
+    """Losses accumulated since the last row and every parameter must be finite."""
+    pending = {k: float(v.item()) / max(state.count, 1) for k, v in state.sums.items()}
+    _check_finite_losses(pending, env_steps, agent.run_dir)
+    for name, module in agent.algorithm.modules().items():
+        for key, value in module.state_dict().items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                _check_finite_losses({f"parameter {name}.{key}": float("nan")}, env_steps, agent.run_dir)
 
 
 def _weights(algorithm: Algorithm) -> dict[str, Tensor]:

@@ -9,7 +9,10 @@ from typing import Any
 from pgrl.algos.a2c import A2C, A2CConfig
 from pgrl.algos.base import Algorithm, require_box
 from pgrl.algos.ddpg import DDPG, DDPGConfig
+from pgrl.algos.ppo import PPO, PPOConfig
 from pgrl.algos.reinforce import Reinforce, ReinforceConfig
+from pgrl.algos.sac import SAC, SACConfig
+from pgrl.algos.td3 import TD3, TD3Config
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
 
@@ -38,6 +41,18 @@ ALGORITHMS: dict[str, AlgoSpec] = {
     "ddpg": AlgoSpec(
         "ddpg", DDPG, DDPGConfig, False, True,
         "deep deterministic policy gradient: target networks, replay, exploration noise",
+    ),
+    "ppo": AlgoSpec(
+        "ppo", PPO, PPOConfig, True, True,
+        "proximal policy optimization: clipped surrogate, GAE(λ), minibatch epochs",
+    ),
+    "td3": AlgoSpec(
+        "td3", TD3, TD3Config, False, True,
+        "twin delayed DDPG: clipped double Q, target policy smoothing, delayed actor",
+    ),
+    "sac": AlgoSpec(
+        "sac", SAC, SACConfig, False, True,
+        "soft actor-critic: squashed Gaussian policy, twin soft critics, automatic temperature",
     ),
 }
 

@@ -132,8 +132,9 @@ def clipped_surrogate(
     Reference: Schulman et al. (2017), "Proximal Policy Optimization Algorithms", eq. 7.
 
     Example:
-        >>> clipped_surrogate(torch.tensor([1.5, 0.5]), torch.tensor([1.0, -1.0]), 0.2).item()
-        -0.2
+        >>> # ε = 0.5: min(2 · 1, 1.5 · 1) = 1.5 and min(0.25 · −1, 0.5 · −1) = −0.5
+        >>> clipped_surrogate(torch.tensor([2.0, 0.25]), torch.tensor([1.0, -1.0]), 0.5).item()
+        -0.5
     """
     advantage = advantage.detach()
     unclipped = ratio * advantage
@@ -145,7 +146,9 @@ def clipped_surrogate(
 def clipped_value_loss(
     value: Tensor, old_value: Tensor, returns: Tensor, clip_eps: float | None
 ) -> Tensor:
-    """½ max((V − G)², (V_clip − G)²), V_clip = V_old + clip(V − V_old, −ε, ε); ½(V − G)² if ε is None.
+    """PPO2's clipped critic loss ½ max((V − G)², (V_clip − G)²); ½ (V − G)² when ε is None.
+
+    V_clip = V_old + clip(V − V_old, −ε, ε).
 
     The clipped form keeps the critic, like the policy, near the parameters that collected the
     data; it is in OpenAI Baselines' PPO2, not in the paper, and Engstrom et al. (2020) and
@@ -266,8 +269,13 @@ class PPO:
         both = self.value(torch.cat([obs, next_obs]))
         values, next_values = both[:steps], both[steps:]
         advantages, returns = gae(
-            rewards, values, next_values, rollout.terminated, rollout.truncated,
-            config.gamma, config.gae_lambda,
+            rewards,
+            values,
+            next_values,
+            rollout.terminated,
+            rollout.truncated,
+            config.gamma,
+            config.gae_lambda,
         )
         # keep only real transitions: placeholders (mask 0) never enter a minibatch
         real = rollout.mask.reshape(-1).bool()
@@ -280,7 +288,11 @@ class PPO:
         if self.obs_normalizer is not None:
             self.obs_normalizer.update(rollout.obs.reshape(steps * envs, -1)[real])
         return PPOData(
-            flat_obs, actions, log_prob, values.reshape(-1)[real], advantage,
+            flat_obs,
+            actions,
+            log_prob,
+            values.reshape(-1)[real],
+            advantage,
             returns.reshape(-1)[real],
         )
 
@@ -293,7 +305,9 @@ class PPO:
         ratio = log_ratio.exp()
         policy_loss = clipped_surrogate(ratio, data.advantage[index], config.clip_eps)
         critic_loss = clipped_value_loss(
-            self.value(obs), data.value[index], data.returns[index],
+            self.value(obs),
+            data.value[index],
+            data.returns[index],
             config.clip_eps if config.clip_value else None,
         )
         entropy_mean = entropy.mean()
@@ -301,7 +315,12 @@ class PPO:
         with torch.no_grad():
             clip_fraction = ((ratio - 1.0).abs() > config.clip_eps).float().mean()
         return MinibatchTerms(
-            loss, policy_loss, critic_loss, entropy_mean, ratio, approx_kl(log_ratio.detach()),
+            loss,
+            policy_loss,
+            critic_loss,
+            entropy_mean,
+            ratio,
+            approx_kl(log_ratio.detach()),
             clip_fraction,
         )
 
@@ -323,16 +342,21 @@ class PPO:
                 terms.loss.backward()
                 clip_grad(self.params, config.max_grad_norm)
                 self.optimizer.step()
-                sums += torch.stack([
-                    terms.policy_loss.detach(), terms.value_loss.detach(),
-                    terms.entropy.detach(), terms.approx_kl, terms.clip_fraction,
-                ])
+                sums += torch.stack(
+                    [
+                        terms.policy_loss.detach(),
+                        terms.value_loss.detach(),
+                        terms.entropy.detach(),
+                        terms.approx_kl,
+                        terms.clip_fraction,
+                    ]
+                )
                 epoch_kl = epoch_kl + terms.approx_kl
                 steps += 1
             # KL early stop: the only .item() of an update, once per epoch when target_kl is set
-            if config.target_kl is not None:
-                if (epoch_kl / config.num_minibatches).item() > config.target_kl:
-                    break
+            target_kl = config.target_kl
+            if target_kl is not None and (epoch_kl / config.num_minibatches).item() > target_kl:
+                break
         means = sums / max(steps, 1)
         return {
             "policy_loss": means[0],

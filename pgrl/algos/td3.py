@@ -147,6 +147,22 @@ def policy_update_due(critic_updates: int, policy_delay: int) -> bool:
     return critic_updates % policy_delay == 0
 
 
+class DelayState(nn.Module):
+    """The critic updates so far and the latest actor loss, as buffers.
+
+    Buffers land in checkpoints, so a resumed run keeps the phase of the delayed updates
+    (and reports the same metrics) as the run it continues.
+    """
+
+    count: Tensor
+    policy_loss: Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("policy_loss", torch.zeros(()))
+
+
 class TD3:
     """TD3: DDPG with twin critics, target policy smoothing and delayed policy updates."""
 
@@ -160,7 +176,9 @@ class TD3:
         half_range = (high - low) / 2.0
         self.target_sigma = config.target_noise * half_range
         self.target_clip = config.target_noise_clip * half_range
-        self.actor = DeterministicActor(spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes)
+        self.actor = DeterministicActor(
+            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        )
         self.critic = TwinQ(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -169,8 +187,7 @@ class TD3:
         self.noise = GaussianNoise(
             (config.num_envs, spaces.act_dim), config.exploration_noise * half_range
         )
-        self.critic_updates = 0
-        self.last_policy_loss = torch.zeros(())
+        self.delay = DelayState()
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         action = self.actor(obs)
@@ -185,6 +202,7 @@ class TD3:
             "critic": self.critic,
             "actor_target": self.actor_target,
             "critic_target": self.critic_target,
+            "delay": self.delay,
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -195,7 +213,9 @@ class TD3:
         """y from the smoothed target action and the smaller target critic (changes 1 and 2)."""
         next_action = self.actor_target(batch.next_obs)
         noise = torch.randn_like(next_action) * self.target_sigma
-        smoothed = target_policy_smoothing(next_action, noise, self.target_clip, self.low, self.high)
+        smoothed = target_policy_smoothing(
+            next_action, noise, self.target_clip, self.low, self.high
+        )
         next_q1, next_q2 = self.critic_target(batch.next_obs, smoothed)
         return clipped_double_q_target(
             batch.rewards, next_q1, next_q2, batch.terminated, self.config.gamma
@@ -225,10 +245,10 @@ class TD3:
     def update(self, batch: Batch) -> dict[str, Tensor]:
         # critic gradient every update; policy gradient and targets every policy_delay updates
         critic_loss = self.critic_step(batch)
-        self.critic_updates += 1
-        if policy_update_due(self.critic_updates, self.config.policy_delay):
-            self.last_policy_loss = self.actor_step(batch)
+        self.delay.count += 1
+        if policy_update_due(int(self.delay.count), self.config.policy_delay):
+            self.delay.policy_loss.copy_(self.actor_step(batch))
             soft_update_(self.actor_target, self.actor, self.config.tau)
             soft_update_(self.critic_target, self.critic, self.config.tau)
         # the latest actor loss on every update, so the loop's per-update mean stays honest
-        return {"value_loss": critic_loss, "policy_loss": self.last_policy_loss}
+        return {"value_loss": critic_loss, "policy_loss": self.delay.policy_loss.clone()}

@@ -43,8 +43,8 @@ from pgrl.verify.mdp import FiniteMDP
 from pgrl.verify.rollouts import Episodes, sample_episodes
 
 __all__ = [
-    "Critics",
     "TERMINAL_POISON",
+    "Critics",
     "Estimator",
     "action_dependent_baseline",
     "actor_critic",
@@ -159,12 +159,15 @@ def reward_to_go(
     return loss
 
 
-def actor_critic(critic: CriticKind = "exact", *, discount_weighting: bool = True) -> Estimator:
-    """Σ_t γ^t (r_t + γ(1 − terminated_t) V(s'_t) − V(s_t)) ∇log π: A2C's one-step advantage.
+def actor_critic(
+    critic: CriticKind = "exact", *, n_step: int = 1, discount_weighting: bool = True
+) -> Estimator:
+    """Σ_t γ^t (y_t − V(s_t)) ∇log π with A2C's target y_t, e.g. r_t + γ(1 − terminated_t) V(s'_t).
 
-    The target is :func:`pgrl.algos.a2c.bootstrapped_targets` with ``n_step=1``. The critic
-    is the exact V^π (unbiased), a tabular V̂ at the TD(0) fixed point of a separate batch,
-    or a constant V̂ (a critic that cannot represent V^π). The bias is
+    The target is :func:`pgrl.algos.a2c.bootstrapped_targets` (``n_step=1``: the article's
+    one-step return; more: the n-step return). The critic is the exact V^π (unbiased), a
+    tabular V̂ at the TD(0) fixed point of a separate batch, or a constant V̂ (a critic that
+    cannot represent V^π). For n = 1 the bias is
     γ Σ_s d(s) Σ_a ∇π(a|s) Σ_s' P(s'|s, a) (E[V̂] − V^π)(s'): it vanishes only where the
     critic is right on average, unlike a baseline's, which vanishes for any V̂.
     """
@@ -172,7 +175,7 @@ def actor_critic(critic: CriticKind = "exact", *, discount_weighting: bool = Tru
     def loss(data: Episodes, log_prob: Tensor, critics: Critics) -> Tensor:
         value = _critic(critics, critic, td=True)
         next_values = _lookup(value, data, data.next_states)
-        target = bootstrapped_targets(data.rollout(), next_values, critics.gamma, 1)
+        target = bootstrapped_targets(data.rollout(), next_values, critics.gamma, n_step)
         advantage = target - _lookup(value, data, data.states)
         advantage = advantage * _powers(data, critics.gamma, discount_weighting)
         return policy_gradient_loss(log_prob, advantage, data.mask)

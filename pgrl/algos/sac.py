@@ -1,0 +1,266 @@
+"""Soft Actor-Critic with automatic temperature (Haarnoja et al. 2018, "SAC: Algorithms and
+Applications", arXiv:1812.05905).
+
+SAC maximises the return plus the policy's entropy, weighted by a temperature α:
+J(π) = Σ_t E[r_t + α H(π(·|s_t))]. The pieces, each a function below:
+
+* soft critic target (equations 2-3, with clipped double Q from TD3):
+  y = r + γ (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s')),  a' ~ π(·|s');
+* critics: J_Q = ½ (Q_i(s, a) − y)² for i = 1, 2 (equation 5);
+* policy, reparameterised a = f(ε; s) (equation 7 / 9):
+  J_π = mean[α log π(a|s) − min_i Q_i(s, a)];
+* temperature (equation 18): J(α) = mean[−α (log π(a|s) + H̄)], target entropy H̄ = −|A|,
+  optimised through log α so that α stays positive.
+
+The policy is a tanh-squashed Gaussian (:class:`pgrl.nets.SquashedGaussianPolicy`) whose
+log-probability carries the change-of-variables correction (appendix C). Only the critics
+have target networks, trailing by Polyak averaging. Continuous actions only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from pgrl.algos.base import make_adam
+from pgrl.algos.ddpg import critic_target, set_requires_grad
+from pgrl.config import check_choice, check_range
+from pgrl.envs import SpaceInfo
+from pgrl.errors import ConfigError
+from pgrl.losses import soft_update_, value_loss
+from pgrl.nets import SquashedGaussianPolicy, TwinQ
+from pgrl.types import Batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class SACConfig:
+    num_envs: int = 1
+    """parallel environments N"""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity (transitions)"""
+    batch_size: int = 256
+    """minibatch size B sampled from the buffer per update"""
+    learning_starts: int = 5_000
+    """uniformly random warm-up steps before the first update"""
+    updates_per_step: int = 1
+    """gradient updates per environment step"""
+    gamma: float = 0.99
+    """discount γ"""
+    tau: float = 0.005
+    """Polyak averaging coefficient τ of the target critics"""
+    learning_rate: float = 3e-4
+    """policy step size (Adam)"""
+    critic_learning_rate: float = 1e-3
+    """critic step size (Adam)"""
+    alpha_learning_rate: float = 1e-3
+    """temperature step size (Adam, on log α)"""
+    alpha: float = 1.0
+    """temperature α: its initial value, or its fixed value when auto_alpha is off"""
+    auto_alpha: bool = True
+    """tune α so that the policy's entropy tracks target_entropy"""
+    target_entropy: float | None = None
+    """target entropy H̄ (None: −|A|, the number of action dimensions)"""
+    value_loss: Literal["mse", "huber"] = "mse"
+    """critic loss: ½(y − Q)² or Huber"""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """hidden layer widths of policy and critics"""
+
+    def __post_init__(self) -> None:
+        check_range("num_envs", self.num_envs, 1)
+        check_range("buffer_size", self.buffer_size, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("learning_starts", self.learning_starts, 0)
+        check_range("updates_per_step", self.updates_per_step, 1)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("tau", self.tau, 0.0, 1.0, low_open=True)
+        check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_range("critic_learning_rate", self.critic_learning_rate, 0.0, low_open=True)
+        check_range("alpha_learning_rate", self.alpha_learning_rate, 0.0, low_open=True)
+        check_range("alpha", self.alpha, 0.0, low_open=True)
+        check_choice("value_loss", self.value_loss, ("mse", "huber"))
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})"
+            )
+
+
+@torch.no_grad()
+def soft_q_target(
+    reward: Tensor,
+    next_q1: Tensor,
+    next_q2: Tensor,
+    next_log_prob: Tensor,
+    terminated: Tensor,
+    gamma: float,
+    alpha: Tensor | float,
+) -> Tensor:
+    """y = r + γ (1 − terminated) (min(Q'_1, Q'_2)(s', a') − α log π(a'|s')), a' ~ π(·|s').
+
+    The bracket is the soft value V(s') = E_a'[Q(s', a') − α log π(a'|s')] estimated with one
+    sampled action. All ``(B,)``. Reference: Haarnoja et al. (2018b), equations 2-3.
+
+    Example:
+        >>> soft_q_target(torch.tensor([1.0]), torch.tensor([4.0]), torch.tensor([3.0]),
+        ...               torch.tensor([-1.0]), torch.tensor([0.0]), 0.5, 2.0).tolist()
+        [3.5]
+    """
+    soft_value = torch.min(next_q1, next_q2) - alpha * next_log_prob
+    return critic_target(reward, soft_value, terminated, gamma)
+
+
+def sac_actor_loss(q: Tensor, log_prob: Tensor, alpha: Tensor | float) -> Tensor:
+    """−mean[Q(s, a) − α log π(a|s)], a = f_θ(ε; s) reparameterised (equation 7).
+
+    Example:
+        >>> sac_actor_loss(torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 1.0]), 0.5).item()
+        -3.0
+    """
+    objective = q - alpha * log_prob
+    return -objective.mean()
+
+
+def temperature_loss(log_alpha: Tensor, log_prob: Tensor, target_entropy: float) -> Tensor:
+    """J(α) = mean[−α (log π(a|s) + H̄)], minimised over log α (equation 18).
+
+    Its gradient in log α is −α (mean log π + H̄) = α (H − H̄) with H = −mean log π the
+    policy's entropy estimate: α shrinks when the entropy is above the target and grows
+    when it is below. ``log_prob`` is a constant here.
+
+    Example:
+        >>> temperature_loss(torch.tensor(0.0), torch.tensor([-3.0, -1.0]), -1.0).item()
+        3.0
+    """
+    alpha = log_alpha.exp()
+    return -(alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+class Temperature(nn.Module):
+    """The entropy temperature α = exp(log α), a module so that it is saved with the model."""
+
+    def __init__(self, alpha: float, trainable: bool) -> None:
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha)), requires_grad=trainable)
+
+    @property
+    def alpha(self) -> Tensor:
+        """α, detached: the value the critic and policy losses use."""
+        return self.log_alpha.detach().exp()
+
+
+class SAC:
+    """SAC: squashed Gaussian policy, twin soft critics with targets, automatic temperature."""
+
+    collection = "replay"
+
+    def __init__(self, config: SACConfig, spaces: SpaceInfo) -> None:
+        assert spaces.low is not None and spaces.high is not None
+        self.config = config
+        low, high = torch.as_tensor(spaces.low), torch.as_tensor(spaces.high)
+        self.policy = SquashedGaussianPolicy(
+            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        )
+        self.critic = TwinQ(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.temperature = Temperature(config.alpha, config.auto_alpha)
+        self.target_entropy = (
+            -float(spaces.act_dim) if config.target_entropy is None else config.target_entropy
+        )
+        self.policy_optimizer = make_adam(self.policy.parameters(), config.learning_rate)
+        self.critic_optimizer = make_adam(self.critic.parameters(), config.critic_learning_rate)
+        self.alpha_optimizer = (
+            make_adam(self.temperature.parameters(), config.alpha_learning_rate)
+            if config.auto_alpha
+            else None
+        )
+
+    def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
+        # the mode tanh(μ(s)) for evaluation; a sample inside the bounds for exploration
+        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {
+            "policy": self.policy,
+            "critic": self.critic,
+            "critic_target": self.critic_target,
+            "temperature": self.temperature,
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        out: dict[str, torch.optim.Optimizer] = {
+            "policy": self.policy_optimizer,
+            "critic": self.critic_optimizer,
+        }
+        if self.alpha_optimizer is not None:
+            out["alpha"] = self.alpha_optimizer
+        return out
+
+    @torch.no_grad()
+    def target(self, batch: Batch) -> Tensor:
+        """y with a' ~ π(·|s') from the current policy and the smaller target critic."""
+        next_action, next_log_prob = self.policy.rsample(batch.next_obs)
+        next_q1, next_q2 = self.critic_target(batch.next_obs, next_action)
+        return soft_q_target(
+            batch.rewards,
+            next_q1,
+            next_q2,
+            next_log_prob,
+            batch.terminated,
+            self.config.gamma,
+            self.temperature.alpha,
+        )
+
+    def critic_step(self, batch: Batch) -> Tensor:
+        """Regress both soft critics on the same target y."""
+        target = self.target(batch)
+        q1, q2 = self.critic(batch.obs, batch.actions)
+        kind = self.config.value_loss
+        loss = value_loss(q1, target, kind) + value_loss(q2, target, kind)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+        return loss.detach()
+
+    def policy_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Descend α log π − min Q through the reparameterised action; critics frozen.
+
+        Returns the loss and log π(a|s) of the sampled actions (detached), which the
+        temperature step reuses.
+        """
+        set_requires_grad(self.critic, False)
+        action, log_prob = self.policy.rsample(batch.obs)
+        q1, q2 = self.critic(batch.obs, action)
+        loss = sac_actor_loss(torch.min(q1, q2), log_prob, self.temperature.alpha)
+        self.policy_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.policy_optimizer.step()
+        set_requires_grad(self.critic, True)
+        return loss.detach(), log_prob.detach()
+
+    def temperature_step(self, log_prob: Tensor) -> Tensor:
+        """Move log α along −∇J(α): down when the entropy exceeds H̄, up when it falls short."""
+        loss = temperature_loss(self.temperature.log_alpha, log_prob, self.target_entropy)
+        if self.alpha_optimizer is not None:
+            self.alpha_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.alpha_optimizer.step()
+        return loss.detach()
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        # critic gradient, policy gradient, temperature, then the target critics trail by τ
+        # (Haarnoja et al. 2018b, algorithm 1)
+        critic_loss = self.critic_step(batch)
+        policy_loss, log_prob = self.policy_step(batch)
+        alpha_loss = self.temperature_step(log_prob)
+        soft_update_(self.critic_target, self.critic, self.config.tau)
+        return {
+            "value_loss": critic_loss,
+            "policy_loss": policy_loss,
+            "alpha_loss": alpha_loss,
+            "alpha": self.temperature.alpha,
+            "entropy": -log_prob.mean(),
+        }
