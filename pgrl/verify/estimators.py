@@ -128,7 +128,8 @@ def reward_to_go(
     """Σ_t γ^t (G_t − b(s_t)) ∇log π(a_t|s_t), following ``Reinforce.update`` step by step.
 
     ``baseline``: none; a constant (the mean return of a separate batch); ``batch_mean``
-    (pgrl's ``baseline="mean"``: the mean G_t of the same batch); a tabular V̂ fitted on a
+    (the mean G_t of the same batch, own episode included: the common implementation,
+    biased for small batches; pgrl's ``baseline="mean"`` leaves the episode out); a tabular V̂ fitted on a
     separate batch; or the exact V^π. As in ``Reinforce.update``, when a V baseline exists
     the return bootstraps from V(s'_t) at a time limit.
     """
@@ -147,7 +148,7 @@ def reward_to_go(
         elif baseline == "constant":
             b = critics.fitted_constant[data.batch].expand_as(returns)
         elif baseline == "batch_mean":
-            # pgrl's baseline="mean": one constant per update batch, here per verification batch
+            # the plain batch mean (own episode included), kept to show its small-batch bias
             sums = torch.zeros(data.num_batches, dtype=returns.dtype)
             counts = torch.zeros(data.num_batches, dtype=returns.dtype)
             sums.index_add_(0, data.batch, (returns * data.mask).sum(0))
