@@ -45,7 +45,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: never)")
     p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="steps between checkpoints (default: a tenth of the budget; 0: none)")
+                   help="steps between periodic checkpoints, each an exact-resume point "
+                   "(default 0: only at the end and on Ctrl-C)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)")
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress display")

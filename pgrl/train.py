@@ -163,8 +163,9 @@ def train(
         eval_episodes: deterministic evaluation episodes at the end (0: none).
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
-        checkpoint_every: environment steps between checkpoints (default: a tenth of the
-            budget). Each checkpoint is a boundary every run with these settings shares:
+        checkpoint_every: environment steps between periodic checkpoints (default 0: only
+            the final one and one on Ctrl-C). Each periodic checkpoint is a boundary that
+            every run with these settings shares:
             episodes in progress are cut there (truncated, so they bootstrap) and the
             environments are reseeded, which makes a resumed run equal the uninterrupted one.
         progress: True for a progress display, None for automatic, False for none.
@@ -183,7 +184,7 @@ def train(
         eval_episodes=eval_episodes,
         eval_every=eval_every,
         log_interval=log_interval or max(steps // 100, 1),
-        checkpoint_every=max(steps // 10, 1) if checkpoint_every is None else checkpoint_every,
+        checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
     )
     _check_run(run)
     seed_everything(seed)
