@@ -1,8 +1,8 @@
 """pgrl: policy-gradient reinforcement learning that reads like the equations.
 
-    >>> import pgrl
-    >>> sorted(pgrl.ALGORITHMS)
-    ['a2c', 'ddpg', 'ppo', 'reinforce', 'sac', 'td3']
+>>> import pgrl
+>>> sorted(pgrl.ALGORITHMS)
+['a2c', 'ddpg', 'ppo', 'reinforce', 'sac', 'td3']
 """
 
 from __future__ import annotations
@@ -15,4 +15,13 @@ load = load_agent
 
 __version__ = "0.1.0"
 
-__all__ = ["ALGORITHMS", "Agent", "PgrlError", "__version__", "load", "load_agent", "resume", "train"]
+__all__ = [
+    "ALGORITHMS",
+    "Agent",
+    "PgrlError",
+    "__version__",
+    "load",
+    "load_agent",
+    "resume",
+    "train",
+]

@@ -98,8 +98,7 @@ class ReplayBuffer:
         position, size = (int(v) for v in state["position_size"])
         if size > self.capacity:
             raise ConfigError(
-                f"checkpoint buffer holds {size} transitions, more than buffer_size "
-                f"{self.capacity}"
+                f"checkpoint buffer holds {size} transitions, more than buffer_size {self.capacity}"
             )
         for name, tensor in self._tensors().items():
             tensor[:size] = state[name]

@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pgrl.errors import PgrlError
 
@@ -33,21 +34,35 @@ def _train_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("algo", nargs="?", help="algorithm: see `pgrl list`")
-    p.add_argument("-h", "--help", action="store_true", help="show this help (with ALGO: its knobs)")
+    p.add_argument(
+        "-h", "--help", action="store_true", help="show this help (with ALGO: its knobs)"
+    )
     p.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id")
     p.add_argument("--steps", type=int, default=None, help="environment steps (default: preset)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a hyperparameter (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a hyperparameter (repeatable)",
+    )
     p.add_argument("--config", help="YAML file of hyperparameters (applied before --set)")
     p.add_argument("--run-dir", help="where to save the run (default runs/ALGO-ENV-SEED-TIME)")
     p.add_argument("--no-save", action="store_true", help="do not write a run directory")
     p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: never)")
-    p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="steps between periodic checkpoints, each an exact-resume point "
-                   "(default 0: only at the end and on Ctrl-C)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="steps between periodic checkpoints, each an exact-resume point "
+        "(default 0: only at the end and on Ctrl-C)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)"
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     return p
@@ -102,7 +117,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     return 0
 
 
-def _report(agent, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _report(agent: Any, as_json: bool) -> None:
     summary = agent.summary()
     mean, std = summary["eval_return_mean"], summary["eval_return_std"]
     rate = summary["env_steps"] / max(summary["train_seconds"], 1e-9)
@@ -119,7 +134,9 @@ def _report(agent, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_resume(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="pgrl resume", description="Continue a run from its last checkpoint.")
+    p = argparse.ArgumentParser(
+        prog="pgrl resume", description="Continue a run from its last checkpoint."
+    )
     p.add_argument("run", help="run directory (or its checkpoints/last.safetensors)")
     p.add_argument("--steps", type=int, default=None, help="new total budget (default: the run's)")
     p.add_argument("--threads", type=int, default=1)
@@ -140,8 +157,12 @@ def cmd_eval(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="pgrl eval", description="Evaluate a trained agent.")
     p.add_argument("path", help="run directory or model.safetensors file")
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=None,
-                   help="evaluation seed (default: the training seed + 1,000,003, as after training)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="evaluation seed (default: the training seed + 1,000,003, as after training)",
+    )
     p.add_argument("--env", help="evaluate on another environment id with the same spaces")
     p.add_argument("--video", action="store_true", help="also write MP4 files of episodes")
     p.add_argument("--video-episodes", type=int, default=1)
@@ -155,16 +176,32 @@ def cmd_eval(argv: Sequence[str]) -> int:
     agent = load_agent(args.path, env=args.env)
     seed = agent.seed + 1_000_003 if args.seed is None else args.seed
     result = agent.evaluate(args.episodes, seed=seed)
-    print(f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} over {args.episodes} episodes")
+    print(
+        f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} over {args.episodes} episodes"
+    )
     if args.video:
         folder = (agent.run_dir or Path(".")) / "videos"
-        videos = record_video(deterministic(agent.algorithm), agent.env_id, folder,
-                              episodes=args.video_episodes, seed=seed)
+        videos = record_video(
+            deterministic(agent.algorithm),
+            agent.env_id,
+            folder,
+            episodes=args.video_episodes,
+            seed=seed,
+        )
         for video in videos:
             print(f"video: {video}")
     if args.json:
-        print(json.dumps({"algo": agent.algo, "env": agent.env_id, "eval_return_mean": result.mean,
-                          "eval_return_std": result.std, "returns": result.returns}))
+        print(
+            json.dumps(
+                {
+                    "algo": agent.algo,
+                    "env": agent.env_id,
+                    "eval_return_mean": result.mean,
+                    "eval_return_std": result.std,
+                    "returns": result.returns,
+                }
+            )
+        )
     return 0
 
 
@@ -187,7 +224,9 @@ def cmd_list(argv: Sequence[str]) -> int:
     from pgrl.config import PRESETS
 
     for name, spec in ALGORITHMS.items():
-        kinds = "/".join(k for k, ok in (("discrete", spec.discrete), ("continuous", spec.continuous)) if ok)
+        kinds = "/".join(
+            k for k, ok in (("discrete", spec.discrete), ("continuous", spec.continuous)) if ok
+        )
         envs = ", ".join(env for (a, env) in PRESETS if a == name) or "-"
         print(f"{name:<10} {kinds:<20} presets: {envs}\n{'':<10} {spec.summary}")
     return 0
@@ -228,7 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"pgrl: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"pgrl: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         return command(argv[1:])

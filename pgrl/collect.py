@@ -26,7 +26,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from pgrl.envs import autoreset_mode, space_info
+from pgrl.envs import SpaceInfo, autoreset_mode, space_info
 from pgrl.errors import NonFiniteError
 from pgrl.types import Rollout
 
@@ -113,7 +113,9 @@ class Collector:
         """
         obs = self.obs
         step_actions = actions.detach().cpu().numpy()
-        next_obs, rewards, terminated, truncated, info = self.envs.step(self.env_actions(step_actions))
+        next_obs, rewards, terminated, truncated, info = self.envs.step(
+            self.env_actions(step_actions)
+        )
         self._vector_steps += 1
         next_obs = np.asarray(next_obs, dtype=np.float32)
         rewards = np.asarray(rewards, dtype=np.float32)
@@ -210,7 +212,9 @@ class Collector:
 class _RolloutArrays:
     """Preallocated numpy arrays for one rollout; converted to tensors once at the end."""
 
-    def __init__(self, steps: int, num_envs: int, obs_shape: tuple[int, ...], spaces) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, steps: int, num_envs: int, obs_shape: tuple[int, ...], spaces: SpaceInfo
+    ) -> None:
         act_shape: tuple[int, ...] = () if spaces.discrete else (spaces.act_dim,)
         act_dtype = np.int64 if spaces.discrete else np.float32
         self.obs = np.empty((steps, num_envs, *obs_shape), dtype=np.float32)

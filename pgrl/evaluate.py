@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,7 +50,7 @@ def evaluate(act: ActFn, env_id: str, episodes: int = 10, seed: int = 1_000_003)
     return EvalResult(returns, lengths)
 
 
-def deterministic(algorithm) -> ActFn:  # type: ignore[no-untyped-def]
+def deterministic(algorithm: Any) -> ActFn:
     """The algorithm's deterministic action function."""
 
     def act(obs: Tensor) -> Tensor:
@@ -97,7 +98,10 @@ def record_video(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overwriting existing videos": we cleared ours above
         env = gym.wrappers.RecordVideo(
-            env, str(out), episode_trigger=lambda _: True, name_prefix=name_prefix,
+            env,
+            str(out),
+            episode_trigger=lambda _: True,
+            name_prefix=name_prefix,
             disable_logger=True,
         )
     try:

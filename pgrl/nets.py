@@ -80,9 +80,7 @@ def mlp(
 class CategoricalPolicy(nn.Module):
     """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
 
-    def __init__(
-        self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)
-    ) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
         super().__init__()
         # gain 0.01 on the logits: a near-uniform initial policy (Andrychowicz et al. 2021)
         self.logits = mlp([obs_dim, *hidden, n_actions], output_gain=0.01)
@@ -162,6 +160,8 @@ class SquashedGaussianPolicy(nn.Module):
     Reference: Haarnoja et al. (2018), appendix C.
     """
 
+    scale: Tensor
+    shift: Tensor
     LOG_STD_MIN = -5.0
     LOG_STD_MAX = 2.0
 
@@ -208,6 +208,9 @@ class SquashedGaussianPolicy(nn.Module):
 
 class DeterministicActor(nn.Module):
     """μ(s) = scale · tanh(f(s)) + shift: a deterministic action inside the Box bounds."""
+
+    scale: Tensor
+    shift: Tensor
 
     def __init__(
         self,

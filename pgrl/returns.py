@@ -158,9 +158,7 @@ def discount_powers(terminated: Tensor, truncated: Tensor, gamma: float) -> Tens
 
 
 @torch.no_grad()
-def td_targets(
-    rewards: Tensor, next_values: Tensor, terminated: Tensor, gamma: float
-) -> Tensor:
+def td_targets(rewards: Tensor, next_values: Tensor, terminated: Tensor, gamma: float) -> Tensor:
     """One-step bootstrapped return y_t = r_t + γ (1 − terminated_t) V(s'_t).
 
     A truncated step bootstraps like any other, because ``next_values`` holds V of the true

@@ -35,6 +35,7 @@ from pgrl.envs import SpaceInfo, check_env_id, make_vec_env, space_info
 from pgrl.errors import CheckpointError, ConfigError, NonFiniteError, PgrlError
 from pgrl.evaluate import EvalResult, deterministic, evaluate
 
+
 @dataclass
 class Agent:
     """A trained algorithm with what it takes to act in its environment and to report."""
@@ -195,7 +196,9 @@ def train(
         algorithm = build_algorithm(spec.name, cfg, spaces, env)
         out_dir = None
         if save:
-            out_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec.name, env, seed)
+            out_dir = (
+                Path(run_dir) if run_dir is not None else default_run_dir(spec.name, env, seed)
+            )
             out_dir.mkdir(parents=True, exist_ok=True)
             run_info = {
                 "algo": spec.name,
@@ -241,7 +244,7 @@ def resume(
     if meta.get("kind") != "checkpoint":
         raise CheckpointError(f"{file} is not a training checkpoint (kind {meta.get('kind')!r})")
     spec = get_spec(meta["algo"])
-    cfg = build_config(spec.config, meta["config"])
+    cfg: Any = build_config(spec.config, meta["config"])
     run = RunSpec(**meta["run"])
     if steps is not None:
         run.steps = steps
@@ -392,7 +395,9 @@ def _loop(
                 for batch in updates:
                     metrics = algorithm.update(batch)
                     for key, value in metrics.items():
-                        state.sums[key] = state.sums[key] + value if key in state.sums else value.clone()
+                        state.sums[key] = (
+                            state.sums[key] + value if key in state.sums else value.clone()
+                        )
                     state.count += 1
 
                 returns, _ = collector.stats.pop()
@@ -413,7 +418,11 @@ def _loop(
                 else:
                     last = state.recent_returns[-1] if state.recent_returns else None
                     logger.progress_update(now_steps, last)
-                if state.next_eval is not None and now_steps >= state.next_eval and run.eval_episodes:
+                if (
+                    state.next_eval is not None
+                    and now_steps >= state.next_eval
+                    and run.eval_episodes
+                ):
                     eval_start = time.perf_counter()
                     result = agent.evaluate(run.eval_episodes, seed=agent.seed + 1_000_003)
                     spent = time.perf_counter() - eval_start
@@ -428,7 +437,9 @@ def _loop(
                     logger.log(now_steps, eval_row)
                     agent.history.append({"env_steps": float(now_steps), **eval_row})
                     state.next_eval = (now_steps // run.eval_every + 1) * run.eval_every
-                at_checkpoint = state.next_checkpoint is not None and now_steps >= state.next_checkpoint
+                at_checkpoint = (
+                    state.next_checkpoint is not None and now_steps >= state.next_checkpoint
+                )
                 if (at_checkpoint and not done) or interrupt.requested:
                     if state.next_checkpoint is not None and at_checkpoint:
                         every = run.checkpoint_every
@@ -563,7 +574,9 @@ def _restore(
         if noise is not None and "noise.state" in tensors:
             noise.load_state(tensors["noise.state"])
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{file}: the saved state does not fit this algorithm: {exc}") from None
+        raise CheckpointError(
+            f"{file}: the saved state does not fit this algorithm: {exc}"
+        ) from None
     restore_rng(meta["rng"])
     collector.env_steps = int(meta["env_steps"])
     collector._vector_steps = int(meta["vector_steps"])
@@ -596,7 +609,9 @@ def anneal_learning_rates(algorithm: Algorithm, fraction: float) -> None:
             group["lr"] = group["initial_lr"] * fraction
 
 
-def _metrics_row(sums: dict[str, Tensor], count: int, recent_returns: list[float]) -> dict[str, float]:
+def _metrics_row(
+    sums: dict[str, Tensor], count: int, recent_returns: list[float]
+) -> dict[str, float]:
     """Means of the update metrics since the last row: one .item() per metric per row."""
     row: dict[str, float] = {}
     if recent_returns:
@@ -627,7 +642,9 @@ def _check_finite_state(agent: Agent, state: LoopState, env_steps: int) -> None:
     for name, module in agent.algorithm.modules().items():
         for key, value in module.state_dict().items():
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                _check_finite_losses({f"parameter {name}.{key}": float("nan")}, env_steps, agent.run_dir)
+                _check_finite_losses(
+                    {f"parameter {name}.{key}": float("nan")}, env_steps, agent.run_dir
+                )
 
 
 def _weights(algorithm: Algorithm) -> dict[str, Tensor]:
@@ -678,7 +695,7 @@ def load_agent(path: str | Path, env: str | None = None) -> Agent:
         raise CheckpointError(f"{file} holds no trained model (kind {meta.get('kind')!r})")
     spec = get_spec(meta["algo"])
     env_id = env or meta["env"]
-    cfg = build_config(spec.config, meta["config"])
+    cfg: Any = build_config(spec.config, meta["config"])
     envs = make_vec_env(env_id, 1)
     try:
         spaces = space_info(envs)
@@ -696,8 +713,14 @@ def load_agent(path: str | Path, env: str | None = None) -> Agent:
             raise CheckpointError(f"{file}: weights of {name!r} do not fit: {exc}") from None
     run_dir = path if path.is_dir() else file.parent
     return Agent(
-        spec.name, env_id, int(meta.get("seed", 0)), cfg, algorithm, spaces,
-        env_steps=int(meta.get("env_steps", 0)), run_dir=run_dir,
+        spec.name,
+        env_id,
+        int(meta.get("seed", 0)),
+        cfg,
+        algorithm,
+        spaces,
+        env_steps=int(meta.get("env_steps", 0)),
+        run_dir=run_dir,
     )
 
 

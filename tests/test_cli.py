@@ -17,12 +17,39 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-
 
 
 def test_train_json_last_line_has_the_summary_keys(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = run(capsys, "train", "a2c", "--env", "CartPole-v1", "--steps", "2000", "--seed", "3",
-                       "--json", "--quiet", "--run-dir", str(tmp_path / "r"), "--eval-episodes", "3",
-                       "--set", "gamma=0.98", "--set", "learning_rate=3e-4")
+    code, out, _ = run(
+        capsys,
+        "train",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--steps",
+        "2000",
+        "--seed",
+        "3",
+        "--json",
+        "--quiet",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--eval-episodes",
+        "3",
+        "--set",
+        "gamma=0.98",
+        "--set",
+        "learning_rate=3e-4",
+    )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
-    for key in ("algo", "env", "seed", "env_steps", "train_seconds", "eval_return_mean", "eval_return_std", "run_dir"):
+    for key in (
+        "algo",
+        "env",
+        "seed",
+        "env_steps",
+        "train_seconds",
+        "eval_return_mean",
+        "eval_return_std",
+        "run_dir",
+    ):
         assert key in summary
     assert summary["algo"] == "a2c" and summary["seed"] == 3 and summary["env_steps"] >= 2000
     assert summary["run_dir"] == str(tmp_path / "r")
@@ -34,14 +61,37 @@ def test_train_json_last_line_has_the_summary_keys(tmp_path: Path, capsys) -> No
     ("argv", "message"),
     [
         (["train", "a2cc"], "unknown algorithm 'a2cc'. Did you mean 'a2c'?"),
-        (["train", "a2c", "--env", "CartPol-v1"], "unknown environment id 'CartPol-v1'. Did you mean CartPole-v1"),
-        (["train", "ddpg", "--env", "CartPole-v1"], "DDPG needs a continuous (Box) action space; CartPole-v1 has Discrete(2)"),
+        (
+            ["train", "a2c", "--env", "CartPol-v1"],
+            "unknown environment id 'CartPol-v1'. Did you mean CartPole-v1",
+        ),
+        (
+            ["train", "ddpg", "--env", "CartPole-v1"],
+            "DDPG needs a continuous (Box) action space; CartPole-v1 has Discrete(2)",
+        ),
         (["train", "a2c", "--set", "gamma=1.5"], "gamma must be in [0, 1], got 1.5"),
-        (["train", "a2c", "--set", "learning_rate=0"], "learning_rate must be in (0, inf), got 0.0"),
+        (
+            ["train", "a2c", "--set", "learning_rate=0"],
+            "learning_rate must be in (0, inf), got 0.0",
+        ),
         (["train", "a2c", "--set", "learning_rate=-1e-3"], "learning_rate must be in (0, inf)"),
-        (["train", "ddpg", "--env", "Pendulum-v1", "--set", "batch_size=512", "--set", "buffer_size=100"],
-         "batch_size (512) must not exceed buffer_size (100)"),
-        (["train", "a2c", "--set", "gama=0.9"], "unknown hyperparameter(s) for A2CConfig: gama (did you mean gamma?)"),
+        (
+            [
+                "train",
+                "ddpg",
+                "--env",
+                "Pendulum-v1",
+                "--set",
+                "batch_size=512",
+                "--set",
+                "buffer_size=100",
+            ],
+            "batch_size (512) must not exceed buffer_size (100)",
+        ),
+        (
+            ["train", "a2c", "--set", "gama=0.9"],
+            "unknown hyperparameter(s) for A2CConfig: gama (did you mean gamma?)",
+        ),
         (["train", "a2c", "--set", "num_envs=many"], "num_envs='many': expected a value of type"),
         (["train", "a2c", "--steps", "0"], "steps must be >= 1"),
         (["eval", "/nonexistent/run"], "does not exist"),
@@ -57,8 +107,12 @@ def test_bad_input_gives_one_clear_line_and_exit_status_2(capsys, argv, message)
 def test_train_help_lists_every_knob_with_its_meaning(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "train", "ddpg", "--help")
     assert code == 0
-    for name, words in [("tau", "Polyak"), ("exploration_noise", "noise"), ("learning_starts", "warm-up"),
-                        ("buffer_size", "replay")]:
+    for name, words in [
+        ("tau", "Polyak"),
+        ("exploration_noise", "noise"),
+        ("learning_starts", "warm-up"),
+        ("buffer_size", "replay"),
+    ]:
         line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
         assert words in line
 
@@ -71,8 +125,21 @@ def test_yaml_config_is_loaded_safely(tmp_path: Path, capsys) -> None:  # type: 
     assert code == 2 and "not valid YAML" in err and not marker.exists()
     good = tmp_path / "good.yaml"
     good.write_text("gamma: 0.95\nhidden_sizes: [32, 32]\n")
-    code, out, _ = run(capsys, "train", "a2c", "--config", str(good), "--steps", "500", "--quiet",
-                       "--run-dir", str(tmp_path / "r"), "--eval-episodes", "1", "--json")
+    code, _, _ = run(
+        capsys,
+        "train",
+        "a2c",
+        "--config",
+        str(good),
+        "--steps",
+        "500",
+        "--quiet",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--eval-episodes",
+        "1",
+        "--json",
+    )
     config = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
     assert code == 0 and config["gamma"] == 0.95 and config["hidden_sizes"] == [32, 32]
 
@@ -81,8 +148,23 @@ def test_eval_plot_and_video_on_a_saved_run(tmp_path: Path, capsys) -> None:  # 
     runs = []
     for seed in (0, 1):
         runs.append(str(tmp_path / f"r{seed}"))
-        assert run(capsys, "train", "a2c", "--steps", "2000", "--seed", str(seed), "--quiet",
-                   "--run-dir", runs[-1], "--eval-episodes", "2")[0] == 0
+        assert (
+            run(
+                capsys,
+                "train",
+                "a2c",
+                "--steps",
+                "2000",
+                "--seed",
+                str(seed),
+                "--quiet",
+                "--run-dir",
+                runs[-1],
+                "--eval-episodes",
+                "2",
+            )[0]
+            == 0
+        )
     code, out, _ = run(capsys, "eval", runs[0], "--episodes", "3", "--json", "--video")
     assert code == 0
     result = json.loads(out.strip().splitlines()[-1])

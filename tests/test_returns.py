@@ -44,9 +44,7 @@ def test_discounted_returns_by_hand_with_termination_and_truncation() -> None:
     # env 1: G3 = 1 + .5*1 = 1.5; G2 = 1 + .5*4 = 3 (truncated: bootstrap from the final obs)
     #        G1 = 1 + .5*3 = 2.5; G0 = 1 + .5*2.5 = 2.25
     expected = torch.tensor([[2.0, 2.25], [2.0, 2.5], [5.5, 3.0], [5.0, 1.5]])
-    got = discounted_returns(
-        e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"]
-    )
+    got = discounted_returns(e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"])
     assert_close(got, expected)
 
 
@@ -96,17 +94,19 @@ def test_nstep_returns_by_hand() -> None:
     # env 1: t0: 1 + .5*1 + .25*V(s'_1)=1 → 1.75;  t1: 1 + .5*1 + .25*4 = 2.5
     #        t2: 1 + .5*4 = 3 (truncated);  t3: 1 + .5*1 = 1.5
     expected = torch.tensor([[2.0, 1.75], [2.0, 2.5], [5.5, 3.0], [5.0, 1.5]])
-    got = nstep_returns(
-        e["rewards"], e["next_values"], e["terminated"], e["truncated"], GAMMA, 2
-    )
+    got = nstep_returns(e["rewards"], e["next_values"], e["terminated"], e["truncated"], GAMMA, 2)
     assert_close(got, expected)
 
 
 def test_nstep_one_is_td_target_and_long_n_is_discounted_return() -> None:
     e = example()
     args = (e["rewards"], e["next_values"], e["terminated"], e["truncated"], GAMMA)
-    assert_close(nstep_returns(*args, 1), td_targets(e["rewards"], e["next_values"], e["terminated"], GAMMA))
-    full = discounted_returns(e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"])
+    assert_close(
+        nstep_returns(*args, 1), td_targets(e["rewards"], e["next_values"], e["terminated"], GAMMA)
+    )
+    full = discounted_returns(
+        e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"]
+    )
     assert_close(nstep_returns(*args, 4), full)
     assert_close(nstep_returns(*args, 3), _naive_nstep(*args, 3))
 
@@ -148,7 +148,9 @@ def test_truncation_bootstraps_from_final_obs() -> None:
     changed = dict(e)
     changed["next_values"] = e["next_values"].clone()
     changed["next_values"][2, 1] = 10.0  # only the truncated step's final observation
-    before = discounted_returns(e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"])
+    before = discounted_returns(
+        e["rewards"], e["terminated"], e["truncated"], GAMMA, e["next_values"]
+    )
     after = discounted_returns(
         e["rewards"], e["terminated"], e["truncated"], GAMMA, changed["next_values"]
     )
@@ -163,7 +165,9 @@ def test_terminal_next_value_is_never_used() -> None:
     changed[1, 0] = -1000.0  # V of the terminal state in env 0
     for fn in (
         lambda nv: discounted_returns(e["rewards"], e["terminated"], e["truncated"], GAMMA, nv),
-        lambda nv: gae(e["rewards"], e["values"], nv, e["terminated"], e["truncated"], GAMMA, LAMBDA)[0],
+        lambda nv: gae(
+            e["rewards"], e["values"], nv, e["terminated"], e["truncated"], GAMMA, LAMBDA
+        )[0],
         lambda nv: nstep_returns(e["rewards"], nv, e["terminated"], e["truncated"], GAMMA, 3),
     ):
         assert_close(fn(changed), fn(e["next_values"]))

@@ -29,7 +29,9 @@ def _python(code: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[typ
 def _metric_rows(run_dir: Path) -> list[list[str]]:
     """metrics.csv without the wall-clock columns, which no two runs share."""
     rows = list(csv.reader((run_dir / "metrics.csv").open()))
-    keep = [i for i, c in enumerate(rows[0]) if c not in ("time_s", "steps_per_second", "train_seconds")]
+    keep = [
+        i for i, c in enumerate(rows[0]) if c not in ("time_s", "steps_per_second", "train_seconds")
+    ]
     return [[row[i] for i in keep] for row in rows]
 
 
@@ -39,7 +41,12 @@ def test_run_directory_holds_config_metrics_tensorboard_model_and_curve(tmp_path
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "a2c" and config["config"]["num_envs"] == 8 and config["seed"] == 0
     rows = list(csv.DictReader((run / "metrics.csv").open()))
-    assert len(rows) >= 50 and {"env_steps", "episode_return_mean", "value_loss", "steps_per_second"} <= set(rows[0])
+    assert len(rows) >= 50 and {
+        "env_steps",
+        "episode_return_mean",
+        "value_loss",
+        "steps_per_second",
+    } <= set(rows[0])
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
     assert (run / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((run / "summary.json").read_text())
@@ -48,7 +55,9 @@ def test_run_directory_holds_config_metrics_tensorboard_model_and_curve(tmp_path
 
 
 def test_loaded_agent_acts_like_the_trained_one(tmp_path: Path) -> None:
-    agent = pgrl.train("a2c", "CartPole-v1", steps=2_000, seed=1, run_dir=tmp_path / "r", eval_episodes=2)
+    agent = pgrl.train(
+        "a2c", "CartPole-v1", steps=2_000, seed=1, run_dir=tmp_path / "r", eval_episodes=2
+    )
     loaded = pgrl.load(tmp_path / "r")
     obs = torch.randn(16, 4).numpy()
     assert (loaded.act(obs) == agent.act(obs)).all()
@@ -57,7 +66,10 @@ def test_loaded_agent_acts_like_the_trained_one(tmp_path: Path) -> None:
 
 def test_loading_on_an_environment_with_other_spaces_shows_both(tmp_path: Path) -> None:
     pgrl.train("a2c", "CartPole-v1", steps=500, seed=0, run_dir=tmp_path / "r", eval_episodes=0)
-    with pytest.raises(CheckpointError, match=r"Box\(.*\(4,\).*Discrete\(2\).*Acrobot-v1 has .*\(6,\).*Discrete\(3\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"Box\(.*\(4,\).*Discrete\(2\).*Acrobot-v1 has .*\(6,\).*Discrete\(3\)",
+    ):
         pgrl.load(tmp_path / "r", env="Acrobot-v1")
 
 
@@ -79,19 +91,44 @@ pgrl.train({algo!r}, {env!r}, steps={steps}, seed=3, run_dir={run!r}, checkpoint
     ("algo", "env", "steps", "every", "config"),
     [
         ("a2c", "CartPole-v1", 6_000, 2_000, {}),  # on-policy
-        ("ddpg", "Pendulum-v1", 1_200, 400, {**TINY_DDPG, "noise": "ou"}),  # off-policy: buffer, noise
+        (
+            "ddpg",
+            "Pendulum-v1",
+            1_200,
+            400,
+            {**TINY_DDPG, "noise": "ou"},
+        ),  # off-policy: buffer, noise
     ],
 )
-def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, algo, env, steps, every, config) -> None:  # type: ignore[no-untyped-def]
-    whole = pgrl.train(algo, env, steps=steps, seed=3, run_dir=tmp_path / "whole",
-                       checkpoint_every=every, config=config, eval_episodes=2)
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(
+    tmp_path, algo, env, steps, every, config
+) -> None:  # type: ignore[no-untyped-def]
+    whole = pgrl.train(
+        algo,
+        env,
+        steps=steps,
+        seed=3,
+        run_dir=tmp_path / "whole",
+        checkpoint_every=every,
+        config=config,
+        eval_episodes=2,
+    )
     crashed = tmp_path / "crashed"
-    code = CRASH_AFTER_FIRST_CHECKPOINT.format(algo=algo, env=env, steps=steps, run=str(crashed),
-                                               every=every, config=config)
+    code = CRASH_AFTER_FIRST_CHECKPOINT.format(
+        algo=algo, env=env, steps=steps, run=str(crashed), every=every, config=config
+    )
     assert _python(code).returncode == -signal.SIGKILL
-    saved = json.loads(json.dumps(pgrl.checkpoint.load_checkpoint(crashed / "checkpoints/last.safetensors")[1]["env_steps"]))
+    saved = json.loads(
+        json.dumps(
+            pgrl.checkpoint.load_checkpoint(crashed / "checkpoints/last.safetensors")[1][
+                "env_steps"
+            ]
+        )
+    )
     assert every <= saved < 2 * every  # it died at the first checkpoint
-    resumed = _python(f"import torch, pgrl; torch.set_num_threads(1); pgrl.resume({str(crashed)!r})")
+    resumed = _python(
+        f"import torch, pgrl; torch.set_num_threads(1); pgrl.resume({str(crashed)!r})"
+    )
     assert resumed.returncode == 0
     again = pgrl.load(crashed)
     for name, module in whole.algorithm.modules().items():
@@ -106,12 +143,30 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, algo, env, s
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgrl.cli", "train", "a2c", "--steps", "5000000", "--run-dir", str(run),
-         "--quiet", "--checkpoint-every", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pgrl.cli",
+            "train",
+            "a2c",
+            "--steps",
+            "5000000",
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--checkpoint-every",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 60
-    while not (run / "metrics.csv").exists() or len((run / "metrics.csv").read_text().splitlines()) < 3:
+    while (
+        not (run / "metrics.csv").exists()
+        or len((run / "metrics.csv").read_text().splitlines()) < 3
+    ):
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -128,7 +183,9 @@ class _Boom(Exception):
     pass
 
 
-def test_non_finite_loss_stops_with_the_quantity_and_step_and_keeps_the_checkpoint(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_non_finite_loss_stops_with_the_quantity_and_step_and_keeps_the_checkpoint(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from pgrl.algos.a2c import A2C
 
     update = A2C.update
@@ -142,14 +199,26 @@ def test_non_finite_loss_stops_with_the_quantity_and_step_and_keeps_the_checkpoi
         return metrics
 
     monkeypatch.setattr(A2C, "update", poisoned)
-    with pytest.raises(NonFiniteError, match=r"non-finite value_loss \(nan\) at environment step \d+.*last good checkpoint"):
-        pgrl.train("a2c", "CartPole-v1", steps=20_000, seed=0, run_dir=tmp_path / "r",
-                   checkpoint_every=2_000, log_interval=200)
+    with pytest.raises(
+        NonFiniteError,
+        match=r"non-finite value_loss \(nan\) at environment step \d+.*last good checkpoint",
+    ):
+        pgrl.train(
+            "a2c",
+            "CartPole-v1",
+            steps=20_000,
+            seed=0,
+            run_dir=tmp_path / "r",
+            checkpoint_every=2_000,
+            log_interval=200,
+        )
     _, meta = pgrl.checkpoint.load_checkpoint(tmp_path / "r" / "checkpoints" / "last.safetensors")
     assert meta["env_steps"] == 2_000 or 2_000 <= meta["env_steps"] < 2_040
 
 
-def test_disk_full_while_checkpointing_fails_loudly_and_keeps_the_previous(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_disk_full_while_checkpointing_fails_loudly_and_keeps_the_previous(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import errno
 
     import pgrl.checkpoint as ckpt
@@ -161,8 +230,10 @@ def test_disk_full_while_checkpointing_fails_loudly_and_keeps_the_previous(tmp_p
     def counting_save(*args, **kwargs):  # type: ignore[no-untyped-def]
         state["saves"] += 1
         if state["saves"] == 2:
+
             def full(fd, data):  # type: ignore[no-untyped-def]
                 raise OSError(errno.ENOSPC, "No space left on device")
+
             monkeypatch.setattr(os, "write", full)
         try:
             return real_save(*args, **kwargs)
@@ -170,7 +241,16 @@ def test_disk_full_while_checkpointing_fails_loudly_and_keeps_the_previous(tmp_p
             monkeypatch.setattr(os, "write", real_write)
 
     monkeypatch.setattr(ckpt, "save_checkpoint", counting_save)
-    with pytest.raises(CheckpointError, match="No space left on device; the previous checkpoint is kept"):
-        pgrl.train("a2c", "CartPole-v1", steps=6_000, seed=0, run_dir=tmp_path / "r", checkpoint_every=2_000)
+    with pytest.raises(
+        CheckpointError, match="No space left on device; the previous checkpoint is kept"
+    ):
+        pgrl.train(
+            "a2c",
+            "CartPole-v1",
+            steps=6_000,
+            seed=0,
+            run_dir=tmp_path / "r",
+            checkpoint_every=2_000,
+        )
     _, meta = ckpt.load_checkpoint(tmp_path / "r" / "checkpoints" / "last.safetensors")
     assert 2_000 <= meta["env_steps"] < 4_000

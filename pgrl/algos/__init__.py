@@ -31,27 +31,51 @@ class AlgoSpec:
 
 ALGORITHMS: dict[str, AlgoSpec] = {
     "reinforce": AlgoSpec(
-        "reinforce", Reinforce, ReinforceConfig, True, True,
+        "reinforce",
+        Reinforce,
+        ReinforceConfig,
+        True,
+        True,
         "REINFORCE: r(τ) or reward-to-go G_t, with a learned V(s), mean or no baseline",
     ),
     "a2c": AlgoSpec(
-        "a2c", A2C, A2CConfig, True, True,
+        "a2c",
+        A2C,
+        A2CConfig,
+        True,
+        True,
         "synchronous actor-critic with one-step (or n-step) bootstrapped advantages",
     ),
     "ddpg": AlgoSpec(
-        "ddpg", DDPG, DDPGConfig, False, True,
+        "ddpg",
+        DDPG,
+        DDPGConfig,
+        False,
+        True,
         "deep deterministic policy gradient: target networks, replay, exploration noise",
     ),
     "ppo": AlgoSpec(
-        "ppo", PPO, PPOConfig, True, True,
+        "ppo",
+        PPO,
+        PPOConfig,
+        True,
+        True,
         "proximal policy optimization: clipped surrogate, GAE(λ), minibatch epochs",
     ),
     "td3": AlgoSpec(
-        "td3", TD3, TD3Config, False, True,
+        "td3",
+        TD3,
+        TD3Config,
+        False,
+        True,
         "twin delayed DDPG: clipped double Q, target policy smoothing, delayed actor",
     ),
     "sac": AlgoSpec(
-        "sac", SAC, SACConfig, False, True,
+        "sac",
+        SAC,
+        SACConfig,
+        False,
+        True,
         "soft actor-critic: squashed Gaussian policy, twin soft critics, automatic temperature",
     ),
 }
@@ -69,7 +93,9 @@ def get_spec(name: str) -> AlgoSpec:
     return ALGORITHMS[key]
 
 
-def build_algorithm(name: str, config: Any, spaces: SpaceInfo, env_id: str = "this environment") -> Algorithm:
+def build_algorithm(
+    name: str, config: Any, spaces: SpaceInfo, env_id: str = "this environment"
+) -> Algorithm:
     """Instantiate algorithm ``name`` after checking it can handle the action space."""
     spec = get_spec(name)
     if not spec.discrete:

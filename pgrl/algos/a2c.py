@@ -77,7 +77,9 @@ class A2CConfig:
         return self.num_envs * self.rollout_steps
 
 
-def bootstrapped_targets(rollout: Rollout, next_values: Tensor, gamma: float, n_step: int) -> Tensor:
+def bootstrapped_targets(
+    rollout: Rollout, next_values: Tensor, gamma: float, n_step: int
+) -> Tensor:
     """y_t: the one-step target r + γ(1 − term)V(s') or the n-step return, ``(T, N)``."""
     if n_step == 1:
         return td_targets(rollout.rewards, next_values, rollout.terminated, gamma)

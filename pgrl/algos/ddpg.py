@@ -154,7 +154,9 @@ class DDPG:
         assert spaces.low is not None and spaces.high is not None
         self.config = config
         low, high = torch.as_tensor(spaces.low), torch.as_tensor(spaces.high)
-        self.actor = DeterministicActor(spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes)
+        self.actor = DeterministicActor(
+            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        )
         self.critic = QNet(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)

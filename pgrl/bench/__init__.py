@@ -30,7 +30,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0, "LunarLander-v3": 200.0}
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    "Pendulum-v1": -200.0,
+    "LunarLander-v3": 200.0,
+}
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,14 @@ def training_rate(work: Workload, seed: int = 0) -> float:
     from pgrl.train import train
 
     agent = train(
-        work.algo, work.env, steps=work.steps, seed=seed, config=dict(work.overrides),
-        eval_episodes=0, save=False, progress=False,
+        work.algo,
+        work.env,
+        steps=work.steps,
+        seed=seed,
+        config=dict(work.overrides),
+        eval_episodes=0,
+        save=False,
+        progress=False,
     )
     warmup = getattr(agent.config, "learning_starts", 0)
     if warmup:
@@ -87,13 +98,23 @@ def time_to_solve(work: Workload, seed: int) -> dict[str, Any]:
 
     threshold = THRESHOLDS[work.env]
     agent = train(
-        work.algo, work.env, steps=work.solve_budget, seed=seed, config=dict(work.overrides),
-        eval_every=work.eval_every, save=False, progress=False,
+        work.algo,
+        work.env,
+        steps=work.solve_budget,
+        seed=seed,
+        config=dict(work.overrides),
+        eval_every=work.eval_every,
+        save=False,
+        progress=False,
     )
     for row in agent.history:
         if row.get("eval_return_mean", -np.inf) >= threshold:
-            return {"seed": seed, "solved": True, "env_steps": int(row["env_steps"]),
-                    "train_seconds": round(row["train_seconds"], 2)}
+            return {
+                "seed": seed,
+                "solved": True,
+                "env_steps": int(row["env_steps"]),
+                "train_seconds": round(row["train_seconds"], 2),
+            }
     return {"seed": seed, "solved": False, "env_steps": None, "train_seconds": None}
 
 
@@ -125,8 +146,11 @@ def run(workloads: Sequence[Workload], repeats: int, seeds: int) -> dict[str, An
             limits.append(random_limit(work.env, num_envs, max(work.steps, 20_000), seed=r))
             rates.append(training_rate(work, seed=r))
         entry = {
-            "algo": work.algo, "env": work.env, "num_envs": num_envs,
-            "limit_steps_per_s": _summary(limits), "train_steps_per_s": _summary(rates),
+            "algo": work.algo,
+            "env": work.env,
+            "num_envs": num_envs,
+            "limit_steps_per_s": _summary(limits),
+            "train_steps_per_s": _summary(rates),
             "ratio": statistics.median(t / lim for t, lim in zip(rates, limits, strict=True)),
         }
         results["throughput"].append(entry)
@@ -143,9 +167,15 @@ def run(workloads: Sequence[Workload], repeats: int, seeds: int) -> dict[str, An
         runs = [time_to_solve(work, seed) for seed in range(seeds)]
         solved = [r for r in runs if r["solved"]]
         entry = {
-            "algo": work.algo, "env": work.env, "threshold": THRESHOLDS[work.env],
-            "budget": work.solve_budget, "seeds": seeds, "solved": len(solved),
-            "median_seconds": statistics.median(r["train_seconds"] for r in solved) if solved else None,
+            "algo": work.algo,
+            "env": work.env,
+            "threshold": THRESHOLDS[work.env],
+            "budget": work.solve_budget,
+            "seeds": seeds,
+            "solved": len(solved),
+            "median_seconds": statistics.median(r["train_seconds"] for r in solved)
+            if solved
+            else None,
             "median_steps": statistics.median(r["env_steps"] for r in solved) if solved else None,
             "runs": runs,
         }
@@ -174,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     repeats, seeds = args.repeats, args.seeds
     if args.quick:
         workloads = [
-            Workload(w.algo, w.env, max(w.steps // 5, 2_000), w.solve_budget, w.eval_every, w.overrides)
+            Workload(
+                w.algo, w.env, max(w.steps // 5, 2_000), w.solve_budget, w.eval_every, w.overrides
+            )
             for w in workloads
         ]
         repeats, seeds = 1, min(seeds, 1)

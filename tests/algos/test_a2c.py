@@ -67,16 +67,25 @@ def test_same_seed_gives_identical_parameters() -> None:
         pgrl.train("a2c", "CartPole-v1", steps=2_000, seed=3, save=False, eval_episodes=2)
         for _ in range(2)
     ]
-    for a, b in zip(runs[0].algorithm.policy.parameters(), runs[1].algorithm.policy.parameters(), strict=True):
+    for a, b in zip(
+        runs[0].algorithm.policy.parameters(), runs[1].algorithm.policy.parameters(), strict=True
+    ):
         assert torch.equal(a, b)
     assert runs[0].evaluation.returns == runs[1].evaluation.returns  # type: ignore[union-attr]
     other = pgrl.train("a2c", "CartPole-v1", steps=2_000, seed=4, save=False, eval_episodes=0)
-    assert not torch.equal(next(other.algorithm.policy.parameters()), next(runs[0].algorithm.policy.parameters()))
+    assert not torch.equal(
+        next(other.algorithm.policy.parameters()), next(runs[0].algorithm.policy.parameters())
+    )
 
 
 def _start_value(env_id: str) -> float:
     agent = pgrl.train(
-        "a2c", env_id, steps=30_000, seed=0, save=False, eval_episodes=0,
+        "a2c",
+        env_id,
+        steps=30_000,
+        seed=0,
+        save=False,
+        eval_episodes=0,
         config={"gamma": 0.9, "learning_rate": 3e-3, "num_envs": 4, "max_grad_norm": None},
     )
     with torch.no_grad():

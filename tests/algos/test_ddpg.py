@@ -13,8 +13,13 @@ from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError, EnvError
 from pgrl.types import Batch
 
-SPACES = SpaceInfo(obs_dim=3, discrete=False, act_dim=2, low=np.array([-2.0, -1.0], np.float32),
-                   high=np.array([2.0, 1.0], np.float32))
+SPACES = SpaceInfo(
+    obs_dim=3,
+    discrete=False,
+    act_dim=2,
+    low=np.array([-2.0, -1.0], np.float32),
+    high=np.array([2.0, 1.0], np.float32),
+)
 
 
 def make(**kw) -> DDPG:  # type: ignore[no-untyped-def]
@@ -36,8 +41,12 @@ def batch(seed: int = 0, size: int = 32) -> Batch:
 
 def test_critic_target_by_hand() -> None:
     # y = r + γ(1 − terminated) Q' = [1 + .9*2, 1 + 0, -1 + .9*(-1)]
-    y = critic_target(torch.tensor([1.0, 1.0, -1.0]), torch.tensor([2.0, 2.0, -1.0]),
-                      torch.tensor([0.0, 1.0, 0.0]), 0.9)
+    y = critic_target(
+        torch.tensor([1.0, 1.0, -1.0]),
+        torch.tensor([2.0, 2.0, -1.0]),
+        torch.tensor([0.0, 1.0, 0.0]),
+        0.9,
+    )
     assert_close(y, torch.tensor([2.8, 1.0, -1.9]))
 
 
@@ -72,9 +81,13 @@ def test_target_networks_move_only_by_polyak_averaging() -> None:
     old_actor_t = [p.clone() for p in algo.actor_target.parameters()]
     old_critic_t = [p.clone() for p in algo.critic_target.parameters()]
     algo.update(batch())
-    for new, old, src in zip(algo.actor_target.parameters(), old_actor_t, algo.actor.parameters(), strict=True):
+    for new, old, src in zip(
+        algo.actor_target.parameters(), old_actor_t, algo.actor.parameters(), strict=True
+    ):
         assert_close(new, 0.1 * src + 0.9 * old)
-    for new, old, src in zip(algo.critic_target.parameters(), old_critic_t, algo.critic.parameters(), strict=True):
+    for new, old, src in zip(
+        algo.critic_target.parameters(), old_critic_t, algo.critic.parameters(), strict=True
+    ):
         assert_close(new, 0.1 * src + 0.9 * old)
     assert all(not p.requires_grad for p in algo.critic_target.parameters())
 
@@ -98,7 +111,10 @@ def test_ou_noise_is_mean_reverting_and_correlated() -> None:
 
 
 def test_ddpg_refuses_discrete_actions_with_a_clear_message() -> None:
-    with pytest.raises(EnvError, match=r"DDPG needs a continuous \(Box\) action space; CartPole-v1 has Discrete\(2\)"):
+    with pytest.raises(
+        EnvError,
+        match=r"DDPG needs a continuous \(Box\) action space; CartPole-v1 has Discrete\(2\)",
+    ):
         pgrl.train("ddpg", "CartPole-v1", steps=10, save=False)
 
 
@@ -108,8 +124,13 @@ def test_batch_larger_than_buffer_is_refused() -> None:
 
 
 def test_same_seed_gives_identical_parameters() -> None:
-    kw = {"steps": 600, "seed": 1, "save": False, "eval_episodes": 1,
-          "config": {"learning_starts": 300, "batch_size": 32, "hidden_sizes": (16, 16)}}
+    kw = {
+        "steps": 600,
+        "seed": 1,
+        "save": False,
+        "eval_episodes": 1,
+        "config": {"learning_starts": 300, "batch_size": 32, "hidden_sizes": (16, 16)},
+    }
     a, b = pgrl.train("ddpg", "Pendulum-v1", **kw), pgrl.train("ddpg", "Pendulum-v1", **kw)  # type: ignore[arg-type]
     for p, q in zip(a.algorithm.actor.parameters(), b.algorithm.actor.parameters(), strict=True):  # type: ignore[attr-defined]
         assert torch.equal(p, q)

@@ -44,7 +44,9 @@ def test_policy_gradient_matches_the_estimator_by_hand() -> None:
     # expected gradient of the loss: −(1/5) Σ_valid G_t ∇log π(a_t|s_t)
     g = policy_weights(r, algo.config, None)
     log_prob, _ = algo.policy.log_prob_entropy(r.obs, r.actions)
-    expected = torch.autograd.grad(-(log_prob * g * r.mask).sum() / 5, list(algo.policy.parameters()))
+    expected = torch.autograd.grad(
+        -(log_prob * g * r.mask).sum() / 5, list(algo.policy.parameters())
+    )
     algo.policy_optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
     algo.update(r)
     for p, e in zip(algo.policy.parameters(), expected, strict=True):
@@ -67,7 +69,10 @@ def test_value_baseline_is_detached_from_the_policy_gradient() -> None:
 
 def test_value_steps_lower_the_regression_loss() -> None:
     torch.manual_seed(0)
-    algo = Reinforce(ReinforceConfig(value_learning_rate=1e-2, gamma=0.5), SpaceInfo(obs_dim=2, discrete=True, act_dim=2))
+    algo = Reinforce(
+        ReinforceConfig(value_learning_rate=1e-2, gamma=0.5),
+        SpaceInfo(obs_dim=2, discrete=True, act_dim=2),
+    )
     r = episodes()
     first = algo.update(r)["value_loss"].item()
     for _ in range(10):
