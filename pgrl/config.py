@@ -185,7 +185,7 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "_source": "rl-baselines3-zoo a2c.yml CartPole-v1 (8 envs, 5-step rollouts, "
         "ent_coef 0, n-step returns to the rollout end); Adam in place of RMSprop, "
         "checked here on seeds 0-5 (all 500 at 125k steps)",
-        "_steps": 100_000,
+        "_steps": 150_000,
         "num_envs": 8,
         "rollout_steps": 5,
         "n_step": 5,
