@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 # Train A2C on CartPole-v1 for its preset budget (150,000 steps, about 15 s), evaluate it and draw its learning curve.
 run: setup
-	$(VENV)/bin/pgrl train a2c --env CartPole-v1 --seed 0 --run-dir runs/quickstart-a2c-CartPole-v1
+	$(VENV)/bin/pgrl train a2c --env CartPole-v1 --seed 0 --run-dir runs/quickstart-a2c-CartPole-v1 --overwrite
 	@echo "learning curve: runs/quickstart-a2c-CartPole-v1/learning-curve.png"
 
 # The whole suite: math, updates, collection, checkpoints, verification, CLI, learning tests.

@@ -51,6 +51,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of hyperparameters (applied before --set)")
     p.add_argument("--run-dir", help="where to save the run (default runs/ALGO-ENV-SEED-TIME)")
     p.add_argument("--no-save", action="store_true", help="do not write a run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir")
     p.add_argument("--eval-episodes", type=int, default=10, help="final evaluation episodes")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: never)")
     p.add_argument(
@@ -112,6 +113,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         checkpoint_every=args.checkpoint_every,
         progress=False if args.quiet else None,
         save=not args.no_save,
+        overwrite=args.overwrite,
     )
     _report(agent, args.json)
     return 0

@@ -150,6 +150,7 @@ def train(
     checkpoint_every: int | None = None,
     progress: bool | None = False,
     save: bool = True,
+    overwrite: bool = False,
 ) -> Agent:
     """Train ``algo`` on Gymnasium environment ``env`` for ``steps`` environment steps.
 
@@ -171,6 +172,8 @@ def train(
             environments are reseeded, which makes a resumed run equal the uninterrupted one.
         progress: True for a progress display, None for automatic, False for none.
         save: write the run directory.
+        overwrite: replace a run already in ``run_dir`` (otherwise that is an error, so a
+            finished or interrupted run is never wiped by mistake).
 
     Returns:
         The trained :class:`Agent`.
@@ -199,6 +202,11 @@ def train(
             out_dir = (
                 Path(run_dir) if run_dir is not None else default_run_dir(spec.name, env, seed)
             )
+            if (out_dir / "config.json").exists() and not overwrite:
+                raise ConfigError(
+                    f"{out_dir} already holds a run; continue it with `pgrl resume {out_dir}`, "
+                    "choose another run directory, or pass overwrite=True (--overwrite)"
+                )
             out_dir.mkdir(parents=True, exist_ok=True)
             run_info = {
                 "algo": spec.name,

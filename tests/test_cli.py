@@ -175,6 +175,26 @@ def test_eval_plot_and_video_on_a_saved_run(tmp_path: Path, capsys) -> None:  # 
     assert code == 0 and (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_existing_run_is_not_overwritten_without_asking(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    args = [
+        "train",
+        "a2c",
+        "--steps",
+        "200",
+        "--quiet",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--eval-episodes",
+        "0",
+    ]
+    assert run(capsys, *args)[0] == 0
+    before = (tmp_path / "r" / "metrics.csv").read_text()
+    code, _, err = run(capsys, *args, "--seed", "5")
+    assert code == 2 and "already holds a run" in err and "pgrl resume" in err
+    assert (tmp_path / "r" / "metrics.csv").read_text() == before
+    assert run(capsys, *args, "--seed", "5", "--overwrite")[0] == 0
+
+
 def test_list_names_every_algorithm(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "list")
     assert code == 0 and all(name in out for name in ("reinforce", "a2c", "ddpg"))
