@@ -25,6 +25,7 @@ __all__ = [
     "reinforce_loss",
     "soft_update_",
     "value_loss",
+    "value_loss_grad",
 ]
 
 
@@ -101,6 +102,17 @@ def value_loss(
     else:
         raise ValueError(f"value loss must be 'mse' or 'huber', got {kind!r}")
     return masked_mean(per_sample, mask)
+
+
+def value_loss_grad(value: Tensor, target: Tensor, kind: Literal["mse", "huber"] = "mse") -> Tensor:
+    """∂/∂V of the per-sample critic loss: V − y for ½ (y − V)², clamp(V − y, −1, 1) for Huber.
+
+    Example:
+        >>> value_loss_grad(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]), "huber").tolist()
+        [-0.5, -1.0]
+    """
+    error = value - target
+    return error if kind == "mse" else error.clamp(-1.0, 1.0)
 
 
 def entropy_bonus(entropy: Tensor, mask: Tensor | None = None) -> Tensor:

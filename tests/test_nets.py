@@ -75,3 +75,77 @@ def test_deterministic_actor_stays_inside_the_bounds() -> None:
 def test_critic_shapes() -> None:
     assert ValueNet(4)(torch.zeros(7, 4)).shape == (7,)
     assert QNet(4, 2, (8,))(torch.zeros(7, 4), torch.zeros(7, 2)).shape == (7,)
+
+
+# --- the NumPy path and the closed-form gradients --------------------------------------
+
+
+def test_numpy_forward_matches_the_torch_forward() -> None:
+    torch.manual_seed(0)
+    for activation in (torch.nn.Tanh, torch.nn.ReLU):
+        net = mlp([3, 16, 8, 2], activation, output_gain=1.0)
+        x = torch.randn(7, 3)
+        assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
+
+
+def test_numpy_views_follow_in_place_updates_and_new_storage() -> None:
+    torch.manual_seed(0)
+    net = mlp([3, 4, 2], output_gain=1.0)
+    x = torch.randn(5, 3)
+    net.numpy_forward(x.numpy())  # builds the cached views
+    with torch.no_grad():  # in place, as optimizers and load_state_dict write
+        net[0].weight.add_(1.0)
+    assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
+    net[0].weight.data = torch.randn(4, 3)  # new storage: the views are rebuilt
+    assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
+
+
+def test_mlp_param_grads_match_autograd() -> None:
+    torch.manual_seed(0)
+    for activation in (torch.nn.Tanh, torch.nn.ReLU):
+        for sizes in ([3, 2], [3, 16, 2], [3, 16, 8, 2]):
+            net = mlp(sizes, activation, output_gain=1.0)
+            x, grad_out = torch.randn(9, 3), torch.randn(9, 2)
+            (net(x) * grad_out).sum().backward()
+            _, saved = net.forward_saving(x)
+            pairs = net.param_grads(saved, grad_out)
+            assert [p for p, _ in pairs] == list(net.parameters())
+            for param, grad in pairs:
+                assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)
+
+
+def _score_objective(policy, obs, action, weight, entropy_weight):  # type: ignore[no-untyped-def]
+    log_prob, entropy = policy.log_prob_entropy(obs, action)
+    return -(weight * log_prob + entropy_weight * entropy).sum()
+
+
+def test_score_grads_match_autograd() -> None:
+    torch.manual_seed(0)
+    obs, weight, entropy_weight = torch.randn(11, 3), torch.randn(11), torch.rand(11)
+    categorical = CategoricalPolicy(3, 4, (16, 16))
+    gaussian = GaussianPolicy(3, 2, (16, 16), log_std_init=-0.3)
+    cases = [(categorical, torch.randint(0, 4, (11,))), (gaussian, torch.randn(11, 2))]
+    for policy, action in cases:
+        for ent in (None, entropy_weight):
+            policy.zero_grad(set_to_none=True)
+            ent_term = torch.zeros(11) if ent is None else ent
+            _score_objective(policy, obs, action, weight, ent_term).backward()
+            with torch.no_grad():
+                pairs, log_prob, entropy = policy.score_grads(obs, action, weight, ent)
+            assert {id(p) for p, _ in pairs} == {id(p) for p in policy.parameters()}
+            for param, grad in pairs:
+                assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)
+            expected_log_prob, expected_entropy = policy.log_prob_entropy(obs, action)
+            assert_close(log_prob, expected_log_prob.detach())
+            assert_close(entropy, expected_entropy.detach())
+
+
+def test_value_param_grads_match_autograd() -> None:
+    torch.manual_seed(0)
+    critic = ValueNet(3, (16, 16))
+    obs, grad_value = torch.randn(6, 3), torch.randn(6)
+    (critic(obs) * grad_value).sum().backward()
+    value, saved = critic.forward_saving(obs)
+    assert_close(value, critic(obs).detach())
+    for param, grad in critic.param_grads(saved, grad_value):
+        assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)

@@ -100,3 +100,62 @@ def test_truncation_learns_the_infinite_horizon_value() -> None:
 def test_treating_the_limit_as_terminal_would_not() -> None:
     # the same task with the limit reported as a termination learns about 2.6, not 10
     assert _start_value("pgrl-test/ConstantRewardLimitAsTerminal-v0") < 5.0
+
+
+def masked_rollout(discrete: bool) -> Rollout:
+    """fixed_rollout with a placeholder step (mask 0), and Box actions when not discrete."""
+    rollout = fixed_rollout()
+    mask = torch.ones(5, 4)
+    mask[4, 3] = 0.0
+    truncated = rollout.truncated.clone()
+    truncated[4, 3] = True
+    actions = rollout.actions if discrete else torch.randn(5, 4, 2)
+    return Rollout(
+        obs=rollout.obs,
+        actions=actions,
+        rewards=rollout.rewards,
+        next_obs=rollout.next_obs,
+        terminated=rollout.terminated,
+        truncated=truncated,
+        mask=mask,
+    )
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"value_loss": "huber", "entropy_coef": 0.3, "value_coef": 0.7},
+        {"n_step": 5, "normalize_advantages": True, "entropy_coef": 0.01},
+        {"n_step": 2, "hidden_sizes": (7,)},
+    ],
+)
+def test_closed_form_gradients_equal_autograd_of_the_losses(discrete: bool, overrides) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    torch.manual_seed(0)
+    config = A2CConfig(**overrides)
+    bounds = {} if discrete else {"low": -np.ones(2, np.float32), "high": np.ones(2, np.float32)}
+    algo = A2C(config, SpaceInfo(obs_dim=3, discrete=discrete, act_dim=2, **bounds))
+    rollout = masked_rollout(discrete)
+    policy_loss, critic_loss, entropy = algo.losses(rollout)
+    (policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy).backward()
+    pairs, closed_losses = algo.closed_form_gradients(rollout)
+    assert {id(p) for p, _ in pairs} == {id(p) for p in algo.params}
+    for param, grad in pairs:
+        torch.testing.assert_close(grad, param.grad, rtol=1e-4, atol=1e-6)
+    for autograd_value, closed_value in zip(
+        (policy_loss, critic_loss, entropy), closed_losses, strict=True
+    ):
+        torch.testing.assert_close(closed_value, autograd_value.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_one_update_is_the_same_either_way() -> None:
+    rollout = fixed_rollout()
+    after = []
+    for gradients in ("autograd", "closed_form"):
+        algo = make(gradients=gradients)
+        algo.update(rollout)
+        after.append(torch.cat([p.detach().flatten() for p in algo.params]))
+    torch.testing.assert_close(after[0], after[1], rtol=1e-4, atol=1e-6)
