@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pgrl.errors import PgrlError
+from pgrl.errors import ConfigError, PgrlError
 
 EXIT_USAGE = 2
+VECTORIZATION_CHOICES = ("auto", "sync", "async")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,15 @@ def _train_parser() -> argparse.ArgumentParser:
         "(default 0: only at the end and on Ctrl-C)",
     )
     p.add_argument(
+        "--vectorization",
+        default="auto",
+        metavar="{auto,sync,async}",
+        help="vector environment: auto = the environment's own vectorized implementation where "
+        "Gymnasium has one (CartPole), otherwise sync; sync = SyncVectorEnv, the copies stepped "
+        "in turn in this process; async = AsyncVectorEnv, one process per copy (pays off only "
+        "when a step is slow). Default auto",
+    )
+    p.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)"
     )
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -93,6 +103,12 @@ def cmd_train(argv: Sequence[str]) -> int:
         if args.algo:
             print(_knobs_help(args.algo))
         return 0 if args.help else EXIT_USAGE
+    if args.vectorization not in VECTORIZATION_CHOICES:
+        # checked here, not with argparse's choices, so that it is one line like other bad input
+        raise ConfigError(
+            f"--vectorization must be one of {', '.join(VECTORIZATION_CHOICES)}; "
+            f"got {args.vectorization!r}"
+        )
     import torch
 
     from pgrl.config import load_yaml_config, parse_set_options
@@ -114,6 +130,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         progress=False if args.quiet else None,
         save=not args.no_save,
         overwrite=args.overwrite,
+        vectorization=args.vectorization,
     )
     _report(agent, args.json)
     return 0

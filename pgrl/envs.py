@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from pgrl.errors import EnvError
 
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
+VECTORIZATIONS: tuple[str, ...] = get_args(Vectorization)
 Autoreset = Literal["auto", "next_step", "same_step"]
 
 _AUTORESET = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
@@ -69,6 +70,10 @@ def make_vec_env(
     spec = check_env_id(env_id)
     if num_envs < 1:
         raise EnvError(f"num_envs must be >= 1, got {num_envs}")
+    if vectorization not in VECTORIZATIONS:
+        raise EnvError(
+            f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {vectorization!r}"
+        )
     mode = vectorization
     if mode == "auto":
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"

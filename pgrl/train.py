@@ -21,17 +21,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from gymnasium.vector import VectorEnv
 from torch import Tensor
 
 from pgrl.algos import Algorithm, build_algorithm, get_spec
 from pgrl.buffers import ReplayBuffer
 from pgrl.collect import Collector
 from pgrl.config import build_config, preset, preset_source, preset_steps
-from pgrl.envs import SpaceInfo, check_env_id, make_vec_env, space_info
+from pgrl.envs import (
+    VECTORIZATIONS,
+    SpaceInfo,
+    Vectorization,
+    check_env_id,
+    make_vec_env,
+    space_info,
+)
 from pgrl.errors import CheckpointError, ConfigError, NonFiniteError, PgrlError
 from pgrl.evaluate import EvalResult, deterministic, evaluate
 
@@ -134,6 +142,9 @@ class RunSpec:
     eval_every: int
     log_interval: int
     checkpoint_every: int
+    # the kind of vector environment (pgrl.envs.make_vec_env); runs saved before it was
+    # recorded used "auto"
+    vectorization: str = "auto"
 
 
 def train(
@@ -151,6 +162,7 @@ def train(
     progress: bool | None = False,
     save: bool = True,
     overwrite: bool = False,
+    vectorization: str = "auto",
 ) -> Agent:
     """Train ``algo`` on Gymnasium environment ``env`` for ``steps`` environment steps.
 
@@ -174,6 +186,13 @@ def train(
         save: write the run directory.
         overwrite: replace a run already in ``run_dir`` (otherwise that is an error, so a
             finished or interrupted run is never wiped by mistake).
+        vectorization: the vector environment: ``"auto"`` (the environment's own
+            numpy-vectorized implementation where Gymnasium has one, e.g. CartPole;
+            SyncVectorEnv otherwise), ``"sync"`` (SyncVectorEnv: the copies stepped one after
+            another in this process), ``"async"`` (AsyncVectorEnv: one process per copy; pays off
+            only when a step is slow) or ``"vector_entry_point"`` (the environment's own
+            implementation, an error where there is none). Stored with the run, so
+            :func:`resume` builds the same kind.
 
     Returns:
         The trained :class:`Agent`.
@@ -189,10 +208,11 @@ def train(
         eval_every=eval_every,
         log_interval=log_interval or max(steps // 100, 1),
         checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
+        vectorization=vectorization,
     )
     _check_run(run)
     seed_everything(seed)
-    envs = make_vec_env(env, cfg.num_envs)
+    envs = _make_envs(env, cfg.num_envs, run)
     try:
         collector = Collector(envs, seed)
         spaces = collector.spaces
@@ -257,7 +277,7 @@ def resume(
     if steps is not None:
         run.steps = steps
     _check_run(run)
-    envs = make_vec_env(meta["env"], cfg.num_envs)
+    envs = _make_envs(meta["env"], cfg.num_envs, run)
     try:
         collector = Collector(envs, meta["seed"])
         spaces = collector.spaces
@@ -284,6 +304,15 @@ def _check_run(run: RunSpec) -> None:
             raise ConfigError(f"{name} must be >= 0, got {getattr(run, name)}")
     if run.log_interval < 1:
         raise ConfigError(f"log_interval must be >= 1, got {run.log_interval}")
+    if run.vectorization not in VECTORIZATIONS:
+        raise ConfigError(
+            f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {run.vectorization!r}"
+        )
+
+
+def _make_envs(env_id: str, num_envs: int, run: RunSpec) -> VectorEnv:
+    """The run's vector environment, of the kind the run records (checked by _check_run)."""
+    return make_vec_env(env_id, num_envs, vectorization=cast(Vectorization, run.vectorization))
 
 
 def _check_spaces(file: Path, meta: Mapping[str, Any], spaces: SpaceInfo, env_id: str) -> None:

@@ -94,6 +94,10 @@ def test_train_json_last_line_has_the_summary_keys(tmp_path: Path, capsys) -> No
         ),
         (["train", "a2c", "--set", "num_envs=many"], "num_envs='many': expected a value of type"),
         (["train", "a2c", "--steps", "0"], "steps must be >= 1"),
+        (
+            ["train", "a2c", "--vectorization", "fast"],
+            "--vectorization must be one of auto, sync, async; got 'fast'",
+        ),
         (["eval", "/nonexistent/run"], "does not exist"),
     ],
 )
