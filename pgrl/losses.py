@@ -12,11 +12,14 @@ mean over real transitions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
 
 __all__ = [
     "entropy_bonus",
@@ -104,15 +107,17 @@ def value_loss(
     return masked_mean(per_sample, mask)
 
 
-def value_loss_grad(value: Tensor, target: Tensor, kind: Literal["mse", "huber"] = "mse") -> Tensor:
-    """∂/∂V of the per-sample critic loss: V − y for ½ (y − V)², clamp(V − y, −1, 1) for Huber.
+def value_loss_grad(value: ArrayT, target: ArrayT, kind: Literal["mse", "huber"] = "mse") -> ArrayT:
+    """∂/∂V of the per-sample critic loss: V − y for ½ (y − V)², clip(V − y, −1, 1) for Huber.
+
+    Works on tensors and NumPy arrays alike (A2C's closed-form gradient uses arrays).
 
     Example:
         >>> value_loss_grad(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]), "huber").tolist()
         [-0.5, -1.0]
     """
     error = value - target
-    return error if kind == "mse" else error.clamp(-1.0, 1.0)
+    return error if kind == "mse" else error.clip(-1.0, 1.0)
 
 
 def entropy_bonus(entropy: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -106,15 +106,14 @@ class MLP(nn.Sequential):
                 saved.append(x)
         return x
 
-    def forward_saving(self, x: Tensor) -> tuple[Tensor, list[np.ndarray]]:
+    def forward_saving(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """The output for a flat batch ``(B, in)``, and what :meth:`param_grads` needs."""
         saved: list[np.ndarray] = []
-        out = self.numpy_forward(x.detach().numpy(), saved)
-        return torch.from_numpy(out), saved
+        return self.numpy_forward(x, saved), saved
 
     def param_grads(
-        self, saved: list[np.ndarray], grad_out: Tensor
-    ) -> list[tuple[nn.Parameter, Tensor]]:
+        self, saved: list[np.ndarray], grad_out: np.ndarray
+    ) -> list[tuple[nn.Parameter, np.ndarray]]:
         """(parameter, ∂L/∂parameter) pairs, given ∂L/∂output ``(B, out)``, by the chain rule.
 
         ``saved`` comes from :meth:`forward_saving` (its first B rows may be sliced off a
@@ -129,7 +128,7 @@ class MLP(nn.Sequential):
         autograd.
         """
         grads: list[np.ndarray] = []  # in reverse parameter order: b, W of the last layer first
-        grad = grad_out.detach().numpy()
+        grad = grad_out
         layers = self.numpy_layers()
         for i in range(len(layers) - 1, -1, -1):
             kind, w, _ = layers[i]
@@ -143,9 +142,7 @@ class MLP(nn.Sequential):
             else:
                 grad = grad * (out > 0)
         params = self.__dict__["_numpy_cache"][1]
-        return [
-            (param, torch.from_numpy(g)) for param, g in zip(params, reversed(grads), strict=True)
-        ]
+        return list(zip(params, reversed(grads), strict=True))
 
 
 def mlp(
@@ -190,12 +187,12 @@ class CategoricalPolicy(nn.Module):
 
         a = #{k : CDF_k ≤ u}; several times cheaper than ``torch.multinomial`` on CPU for
         small batches. Actions carry no gradient, so this runs on the NumPy path
-        (:meth:`MLP.numpy_forward`); u comes from torch's generator, seeded with the run.
+        (:meth:`MLP.numpy_forward`); u comes from NumPy's global generator, which runs seed
+        and checkpoints like torch's.
         """
         logits = self.logits.numpy_forward(obs.detach().numpy())
-        weights = np.exp(logits - logits.max(-1, keepdims=True))  # ∝ π(·|s)
-        cdf = np.cumsum(weights, axis=-1)
-        u = torch.rand(cdf.shape[:-1] + (1,), dtype=torch.float32).numpy()
+        cdf = np.exp(logits - logits.max(-1, keepdims=True)).cumsum(-1)  # unnormalised
+        u = np.random.random_sample(cdf.shape[:-1] + (1,))
         action = (cdf <= u * cdf[..., -1:]).sum(-1)
         return torch.from_numpy(np.minimum(action, cdf.shape[-1] - 1))
 
@@ -211,25 +208,33 @@ class CategoricalPolicy(nn.Module):
         return log_prob, entropy
 
     def score_grads(
-        self, obs: Tensor, action: Tensor, weight: Tensor, entropy_weight: Tensor | None = None
-    ) -> tuple[list[tuple[nn.Parameter, Tensor]], Tensor, Tensor]:
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        weight: np.ndarray,
+        entropy_weight: np.ndarray | None = None,
+    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
         """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
 
         With π = softmax(logits):  ∂log π(a|s)/∂logits = onehot(a) − π  and
         ∂H/∂logits = −π ⊙ (log π + H). Returns (parameter, gradient) pairs, log π(a|s) and H,
-        for a flat batch: ``obs (B, O)``, ``action``, ``weight`` and ``entropy_weight`` ``(B,)``.
+        for a flat batch of NumPy arrays (the path of :meth:`MLP.numpy_forward`):
+        ``obs (B, O)``, ``action`` (int), ``weight`` and ``entropy_weight`` ``(B,)``.
         """
-        logits, inputs = self.logits.forward_saving(obs)
-        log_probs = F.log_softmax(logits, dim=-1)
-        probs = log_probs.exp()
-        index = action.long().unsqueeze(-1)
-        log_prob = log_probs.gather(-1, index).squeeze(-1)
+        logits, saved = self.logits.forward_saving(obs)
+        shifted = logits - logits.max(-1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(-1, keepdims=True)
+        probs = exp / total
+        log_probs = shifted - np.log(total)
+        rows = np.arange(len(obs))
+        log_prob = log_probs[rows, action]
         entropy = -(probs * log_probs).sum(-1)
-        grad = probs * weight.unsqueeze(-1)  # −w (onehot(a) − π), in two steps
-        grad.scatter_add_(-1, index, -weight.unsqueeze(-1))
+        grad = probs * weight[:, None]  # −w (onehot(a) − π), in two steps
+        grad[rows, action] -= weight
         if entropy_weight is not None:  # −c ∂H/∂logits
-            grad += (entropy_weight.unsqueeze(-1) * probs) * (log_probs + entropy.unsqueeze(-1))
-        return self.logits.param_grads(inputs, grad), log_prob, entropy
+            grad += (entropy_weight[:, None] * probs) * (log_probs + entropy[:, None])
+        return self.logits.param_grads(saved, grad), log_prob, entropy
 
 
 class GaussianPolicy(nn.Module):
@@ -256,9 +261,9 @@ class GaussianPolicy(nn.Module):
         return self.mean(obs)
 
     def sample(self, obs: Tensor) -> Tensor:
-        """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``."""
+        """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, on the NumPy path (NumPy's generator)."""
         mean = self.mean.numpy_forward(obs.detach().numpy())
-        noise = torch.randn(mean.shape, dtype=torch.float32).numpy()
+        noise = np.random.standard_normal(mean.shape).astype(mean.dtype)
         return torch.from_numpy(mean + np.exp(self.log_std.detach().numpy()) * noise)
 
     def mode(self, obs: Tensor) -> Tensor:
@@ -275,25 +280,30 @@ class GaussianPolicy(nn.Module):
         return log_prob, entropy
 
     def score_grads(
-        self, obs: Tensor, action: Tensor, weight: Tensor, entropy_weight: Tensor | None = None
-    ) -> tuple[list[tuple[nn.Parameter, Tensor]], Tensor, Tensor]:
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        weight: np.ndarray,
+        entropy_weight: np.ndarray | None = None,
+    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
         """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
 
         With z = (a − μ)/σ:  ∂log π/∂μ = z/σ,  ∂log π/∂log σ = z² − 1  and  ∂H/∂log σ = 1.
-        Returns (parameter, gradient) pairs, log π(a|s) and H, for a flat batch:
-        ``obs (B, O)``, ``action (B, A)``, ``weight`` and ``entropy_weight`` ``(B,)``.
+        Returns (parameter, gradient) pairs, log π(a|s) and H, for a flat batch of NumPy
+        arrays: ``obs (B, O)``, ``action (B, A)``, ``weight`` and ``entropy_weight`` ``(B,)``.
         """
-        mean, inputs = self.mean.forward_saving(obs)
-        std = self.log_std.exp()
+        mean, saved = self.mean.forward_saving(obs)
+        log_std = self.log_std.detach().numpy()
+        std = np.exp(log_std)
         z = (action - mean) / std
-        log_prob = (-0.5 * z.pow(2) - self.log_std - _LOG_SQRT_2PI).sum(-1)
-        entropy = (self.log_std + 0.5 + _LOG_SQRT_2PI).sum().expand(len(obs))
-        w = weight.unsqueeze(-1)
+        log_prob = (-0.5 * z * z - log_std - _LOG_SQRT_2PI).sum(-1)
+        entropy = np.full(len(obs), (log_std + 0.5 + _LOG_SQRT_2PI).sum(), dtype=mean.dtype)
+        w = weight[:, None]
         grad_mean = -w * z / std
         grad_log_std = -(w * (z * z - 1.0)).sum(0)
         if entropy_weight is not None:
-            grad_log_std = grad_log_std - entropy_weight.sum()
-        pairs = self.mean.param_grads(inputs, grad_mean)
+            grad_log_std -= entropy_weight.sum()
+        pairs = self.mean.param_grads(saved, grad_mean)
         return [*pairs, (self.log_std, grad_log_std)], log_prob, entropy
 
 
@@ -383,16 +393,16 @@ class ValueNet(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         return self.net(obs).squeeze(-1)
 
-    def forward_saving(self, obs: Tensor) -> tuple[Tensor, list[np.ndarray]]:
-        """V(s) ``(B,)`` of a flat batch, and what :meth:`param_grads` needs."""
-        value, inputs = self.net.forward_saving(obs)
-        return value.squeeze(-1), inputs
+    def forward_saving(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """V(s) ``(B,)`` of a flat NumPy batch, and what :meth:`param_grads` needs."""
+        value, saved = self.net.forward_saving(obs)
+        return value[:, 0], saved
 
     def param_grads(
-        self, inputs: list[np.ndarray], grad_value: Tensor
-    ) -> list[tuple[nn.Parameter, Tensor]]:
+        self, saved: list[np.ndarray], grad_value: np.ndarray
+    ) -> list[tuple[nn.Parameter, np.ndarray]]:
         """(parameter, ∂L/∂parameter) pairs, given ∂L/∂V ``(B,)`` (see :meth:`MLP.param_grads`)."""
-        return self.net.param_grads(inputs, grad_value.unsqueeze(-1))
+        return self.net.param_grads(saved, grad_value[:, None])
 
 
 class QNet(nn.Module):

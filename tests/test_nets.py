@@ -107,11 +107,11 @@ def test_mlp_param_grads_match_autograd() -> None:
             net = mlp(sizes, activation, output_gain=1.0)
             x, grad_out = torch.randn(9, 3), torch.randn(9, 2)
             (net(x) * grad_out).sum().backward()
-            _, saved = net.forward_saving(x)
-            pairs = net.param_grads(saved, grad_out)
+            _, saved = net.forward_saving(x.numpy())
+            pairs = net.param_grads(saved, grad_out.numpy())
             assert [p for p, _ in pairs] == list(net.parameters())
             for param, grad in pairs:
-                assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)
+                assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)
 
 
 def _score_objective(policy, obs, action, weight, entropy_weight):  # type: ignore[no-untyped-def]
@@ -130,14 +130,18 @@ def test_score_grads_match_autograd() -> None:
             policy.zero_grad(set_to_none=True)
             ent_term = torch.zeros(11) if ent is None else ent
             _score_objective(policy, obs, action, weight, ent_term).backward()
-            with torch.no_grad():
-                pairs, log_prob, entropy = policy.score_grads(obs, action, weight, ent)
+            pairs, log_prob, entropy = policy.score_grads(
+                obs.numpy(),
+                action.numpy(),
+                weight.numpy(),
+                None if ent is None else ent.numpy(),
+            )
             assert {id(p) for p, _ in pairs} == {id(p) for p in policy.parameters()}
             for param, grad in pairs:
-                assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)
+                assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)
             expected_log_prob, expected_entropy = policy.log_prob_entropy(obs, action)
-            assert_close(log_prob, expected_log_prob.detach())
-            assert_close(entropy, expected_entropy.detach())
+            assert_close(torch.from_numpy(log_prob), expected_log_prob.detach())
+            assert_close(torch.from_numpy(entropy), expected_entropy.detach())
 
 
 def test_value_param_grads_match_autograd() -> None:
@@ -145,7 +149,7 @@ def test_value_param_grads_match_autograd() -> None:
     critic = ValueNet(3, (16, 16))
     obs, grad_value = torch.randn(6, 3), torch.randn(6)
     (critic(obs) * grad_value).sum().backward()
-    value, saved = critic.forward_saving(obs)
-    assert_close(value, critic(obs).detach())
-    for param, grad in critic.param_grads(saved, grad_value):
-        assert_close(grad, param.grad, rtol=1e-5, atol=1e-6)
+    value, saved = critic.forward_saving(obs.numpy())
+    assert_close(torch.from_numpy(value), critic(obs).detach())
+    for param, grad in critic.param_grads(saved, grad_value.numpy()):
+        assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)

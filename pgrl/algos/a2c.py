@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import clip_grad, make_adam
+from pgrl.algos.base import FlatParameters, clip_grad, make_adam
 from pgrl.algos.reinforce import make_policy
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
@@ -107,7 +108,9 @@ class A2C:
         self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
         self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
         self.params = [*self.policy.parameters(), *self.value.parameters()]
-        self.optimizer = make_adam(self.params, config.learning_rate)
+        # one flat tensor under the networks' parameters: one optimizer and clipping tensor
+        self.flat = FlatParameters(self.params)
+        self.optimizer = make_adam([self.flat.flat], config.learning_rate)
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
@@ -145,7 +148,7 @@ class A2C:
     @torch.no_grad()
     def closed_form_gradients(
         self, rollout: Rollout
-    ) -> tuple[list[tuple[nn.Parameter, Tensor]], tuple[Tensor, Tensor, Tensor]]:
+    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], tuple[Tensor, Tensor, Tensor]]:
         """The gradient of the loss of :meth:`losses`, with the chain rule written out.
 
         With n = Σ mask and the loss L = −Σ_t (m_t/n) [A_t log π(a_t|s_t) + c_H H_t]
@@ -157,29 +160,35 @@ class A2C:
         config = self.config
         time_steps, num_envs = rollout.rewards.shape
         batch = time_steps * num_envs
-        obs = rollout.obs.reshape(batch, -1)
-        flat_mask = rollout.mask.reshape(batch)
-        both, inputs = self.value.forward_saving(
-            torch.cat([obs, rollout.next_obs.reshape(batch, -1)])
+        obs = rollout.obs.numpy().reshape(batch, -1)
+        both, saved = self.value.forward_saving(
+            np.concatenate([obs, rollout.next_obs.numpy().reshape(batch, -1)])
         )
-        value, next_value = both[:batch], both[batch:].view(time_steps, num_envs)
-        target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
-        target = target.reshape(batch)
-        advantage = self.advantages(target, value, flat_mask)
-        weight = flat_mask / flat_mask.sum().clamp_min(1.0)  # m_t / n
+        value, next_value = both[:batch], both[batch:].reshape(time_steps, num_envs)
+        target_t = bootstrapped_targets(
+            rollout, torch.from_numpy(next_value), config.gamma, config.n_step
+        )
+        mask = rollout.mask.reshape(batch)
+        advantage = self.advantages(target_t.reshape(batch), torch.from_numpy(value), mask)
+        target = target_t.numpy().reshape(batch)
+        adv = advantage.numpy()
+        weight = mask.numpy() / max(float(mask.sum()), 1.0)  # m_t / n
+        adv_weight = adv * weight
         entropy_weight = config.entropy_coef * weight if config.entropy_coef else None
-        actions = rollout.actions.reshape(batch, *rollout.actions.shape[2:])
-        pairs, log_prob, entropy = self.policy.score_grads(
-            obs, actions, advantage * weight, entropy_weight
-        )
-        grad_value = (config.value_coef * weight) * value_loss_grad(
-            value, target, config.value_loss
-        )
-        pairs += self.value.param_grads([x[:batch] for x in inputs], grad_value)
+        actions = rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:])
+        pairs, log_prob, entropy = self.policy.score_grads(obs, actions, adv_weight, entropy_weight)
+        error = value_loss_grad(value, target, config.value_loss)  # ∂ loss_t / ∂V(s_t)
+        critic_saved = [x[:batch] for x in saved]
+        pairs += self.value.param_grads(critic_saved, (config.value_coef * weight) * error)
+        distance = np.abs(value - target)
+        if config.value_loss == "mse":
+            per_sample = 0.5 * distance**2
+        else:  # Huber, δ = 1
+            per_sample = np.where(distance <= 1.0, 0.5 * distance**2, distance - 0.5)
         losses = (
-            policy_gradient_loss(log_prob, advantage, flat_mask),
-            value_loss(value, target, config.value_loss, flat_mask),
-            entropy_bonus(entropy, flat_mask),
+            torch.tensor(-float(np.dot(log_prob, adv_weight))),
+            torch.tensor(float(np.dot(weight, per_sample))),
+            torch.tensor(float(np.dot(weight, entropy))),
         )
         return pairs, losses
 
@@ -187,14 +196,15 @@ class A2C:
         config = self.config
         if config.gradients == "closed_form":
             pairs, (policy_loss, critic_loss, entropy) = self.closed_form_gradients(rollout)
-            for param, grad in pairs:
-                param.grad = grad
+            self.flat.set_grads(pairs)
         else:
             policy_loss, critic_loss, entropy = self.losses(rollout)
             loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
-            self.optimizer.zero_grad(set_to_none=True)
+            for p in self.params:
+                p.grad = None
             loss.backward()
-        clip_grad(self.params, config.max_grad_norm)
+            self.flat.set_grads((p, p.grad) for p in self.params if p.grad is not None)
+        clip_grad([self.flat.flat], config.max_grad_norm)
         self.optimizer.step()
         return {
             "policy_loss": policy_loss.detach(),

@@ -144,7 +144,7 @@ def test_closed_form_gradients_equal_autograd_of_the_losses(discrete: bool, over
     pairs, closed_losses = algo.closed_form_gradients(rollout)
     assert {id(p) for p, _ in pairs} == {id(p) for p in algo.params}
     for param, grad in pairs:
-        torch.testing.assert_close(grad, param.grad, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(torch.from_numpy(grad), param.grad, rtol=1e-4, atol=1e-6)
     for autograd_value, closed_value in zip(
         (policy_loss, critic_loss, entropy), closed_losses, strict=True
     ):
