@@ -32,8 +32,10 @@ __all__ = [
 ]
 
 
-def masked_mean(x: Tensor, mask: Tensor | None = None) -> Tensor:
+def masked_mean(x: ArrayT, mask: ArrayT | None = None) -> ArrayT:
     """Mean of ``x`` over the entries where ``mask`` is 1 (all entries when mask is None).
+
+    Works on tensors and NumPy arrays alike.
 
     Example:
         >>> masked_mean(torch.tensor([1.0, 2.0, 9.0]), torch.tensor([1.0, 1.0, 0.0])).item()
@@ -41,7 +43,7 @@ def masked_mean(x: Tensor, mask: Tensor | None = None) -> Tensor:
     """
     if mask is None:
         return x.mean()
-    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+    return (x * mask).sum() / mask.sum().clip(min=1.0)
 
 
 def policy_gradient_loss(log_prob: Tensor, weight: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -11,56 +11,58 @@ on), so it bootstraps from ``next_values[T - 1]`` unless it terminated. When no 
 (plain REINFORCE), pass ``next_values=None``: the bootstrap is then 0, which is exact for
 episodes that terminate and a documented approximation for those cut by a time limit.
 
+Returns are constants for every loss (no gradient flows through them). The functions take
+and return tensors, and compute on NumPy views of them: at rollout sizes (a few hundred
+numbers) each torch operation costs microseconds of dispatch, several times its arithmetic,
+and a return is a dozen such operations.
+
 References: Sutton & Barto (2018), ch. 3 (G_t), ch. 7 (n-step), ch. 12 (λ-returns);
 Schulman et al. (2016), "High-Dimensional Continuous Control Using GAE", section 3.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = [
-    "discount_powers",
-    "discounted_returns",
-    "episode_returns",
-    "gae",
-    "lambda_returns",
-    "nstep_returns",
-    "td_errors",
-    "td_targets",
-]
+
+def _numpy_call(kernel: Callable[..., Any], *args: Any) -> Any:
+    """``kernel`` on NumPy views of the tensor arguments; the results as tensors.
+
+    Results land on the device of the first tensor argument (through the CPU if that is
+    not the CPU).
+    """
+    device = next((a.device for a in args if isinstance(a, Tensor)), None)
+    out = kernel(*(a.detach().cpu().numpy() if isinstance(a, Tensor) else a for a in args))
+
+    def tensor(array: np.ndarray) -> Tensor:
+        t = torch.from_numpy(array)
+        return t if device is None or device.type == "cpu" else t.to(device)
+
+    return tuple(map(tensor, out)) if isinstance(out, tuple) else tensor(out)
 
 
-def _zeros_if_none(next_values: Tensor | None, like: Tensor) -> Tensor:
-    return torch.zeros_like(like) if next_values is None else next_values
+def _zeros_if_none(next_values: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    return np.zeros_like(like) if next_values is None else next_values
 
 
-def _reverse_scan(u: Tensor, w: Tensor) -> Tensor:
+def _reverse_scan(u: np.ndarray, w: np.ndarray) -> np.ndarray:
     """y_t = u_t + w_t y_{t+1} for t = T−1 … 0, with y_T = 0. Shapes ``(T, ...)``.
 
-    Every return and advantage here is one such recursion. On CPU the loop runs over NumPy
-    views of the same memory: at rollout sizes the per-operation overhead of torch
-    (microseconds) dominates the arithmetic.
+    Every return and advantage here is one such recursion.
     """
-    out = torch.empty_like(u)
-    numpy_ok = u.dtype in (torch.float32, torch.float64) and u.dtype == w.dtype
-    if numpy_ok and u.device.type == "cpu" and not (u.requires_grad or w.requires_grad):
-        u_np, w_np, out_np = u.numpy(), w.numpy(), out.numpy()
-        following = np.zeros_like(u_np[0])
-        for t in range(u_np.shape[0] - 1, -1, -1):
-            following = u_np[t] + w_np[t] * following
-            out_np[t] = following
-        return out
-    following_t = torch.zeros_like(u[0])
-    for t in reversed(range(u.shape[0])):
-        following_t = u[t] + w[t] * following_t
-        out[t] = following_t
+    out = np.empty_like(u)
+    following = np.zeros_like(u[0])
+    for t in range(u.shape[0] - 1, -1, -1):
+        following = u[t] + w[t] * following
+        out[t] = following
     return out
 
 
-@torch.no_grad()
 def discounted_returns(
     rewards: Tensor,
     terminated: Tensor,
@@ -89,16 +91,24 @@ def discounted_returns(
         >>> discounted_returns(r, done, torch.zeros_like(done), 0.5).squeeze(1).tolist()
         [1.75, 1.5, 1.0]
     """
+    return _numpy_call(_discounted_returns, rewards, terminated, truncated, gamma, next_values)
+
+
+def _discounted_returns(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    next_values: np.ndarray | None = None,
+) -> np.ndarray:
     next_values = _zeros_if_none(next_values, rewards)
-    cut = truncated.clone()
-    cut[-1] = True  # the rollout's end is a cut: bootstrap from V(s'_{T-1})
-    discount = gamma * (1.0 - terminated.to(rewards.dtype))
+    cut = truncated.astype(rewards.dtype)
+    cut[-1] = 1.0  # the rollout's end is a cut: bootstrap from V(s'_{T-1})
+    discount = gamma * (1.0 - terminated.astype(rewards.dtype))
     # G_t = (r_t + γ(1 − term_t) cut_t V(s'_t)) + γ(1 − term_t)(1 − cut_t) G_{t+1}
-    cut_f = cut.to(rewards.dtype)
-    return _reverse_scan(rewards + discount * cut_f * next_values, discount * (1.0 - cut_f))
+    return _reverse_scan(rewards + discount * cut * next_values, discount * (1.0 - cut))
 
 
-@torch.no_grad()
 def episode_returns(
     rewards: Tensor,
     terminated: Tensor,
@@ -124,18 +134,27 @@ def episode_returns(
         >>> episode_returns(r, term, torch.zeros_like(term), 1.0).squeeze(1).tolist()
         [3.0, 3.0, 4.0]
     """
-    returns = discounted_returns(rewards, terminated, truncated, gamma, next_values)
+    return _numpy_call(_episode_returns, rewards, terminated, truncated, gamma, next_values)
+
+
+def _episode_returns(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    next_values: np.ndarray | None = None,
+) -> np.ndarray:
+    returns = _discounted_returns(rewards, terminated, truncated, gamma, next_values)
     done = terminated | truncated
-    total = torch.empty_like(returns)
+    total = np.empty_like(returns)
     current = returns[0]
     for t in range(returns.shape[0]):
         if t > 0:
-            current = torch.where(done[t - 1], returns[t], current)
+            current = np.where(done[t - 1], returns[t], current)
         total[t] = current
     return total
 
 
-@torch.no_grad()
 def discount_powers(terminated: Tensor, truncated: Tensor, gamma: float) -> Tensor:
     """γ^k where k counts steps since the start of the episode (within the rollout).
 
@@ -147,17 +166,20 @@ def discount_powers(terminated: Tensor, truncated: Tensor, gamma: float) -> Tens
         >>> discount_powers(term, torch.zeros_like(term), 0.5).squeeze(1).tolist()
         [1.0, 0.5, 1.0]
     """
+    return _numpy_call(_discount_powers, terminated, truncated, gamma)
+
+
+def _discount_powers(terminated: np.ndarray, truncated: np.ndarray, gamma: float) -> np.ndarray:
     done = terminated | truncated
-    powers = torch.empty(done.shape, dtype=torch.float32)
-    current = torch.ones(done.shape[1:])
+    powers = np.empty(done.shape, dtype=np.float32)
+    current = np.ones(done.shape[1:], dtype=np.float32)
     for t in range(done.shape[0]):
         if t > 0:
-            current = torch.where(done[t - 1], torch.ones_like(current), current * gamma)
+            current = np.where(done[t - 1], np.float32(1.0), current * np.float32(gamma))
         powers[t] = current
     return powers
 
 
-@torch.no_grad()
 def td_targets(rewards: Tensor, next_values: Tensor, terminated: Tensor, gamma: float) -> Tensor:
     """One-step bootstrapped return y_t = r_t + γ (1 − terminated_t) V(s'_t).
 
@@ -169,7 +191,13 @@ def td_targets(rewards: Tensor, next_values: Tensor, terminated: Tensor, gamma: 
         ...            torch.tensor([False, True]), 0.9).tolist()
         [10.0, 1.0]
     """
-    return rewards + gamma * (1.0 - terminated.float()) * next_values
+    return _numpy_call(_td_targets, rewards, next_values, terminated, gamma)
+
+
+def _td_targets(
+    rewards: np.ndarray, next_values: np.ndarray, terminated: np.ndarray, gamma: float
+) -> np.ndarray:
+    return rewards + gamma * (1.0 - terminated.astype(rewards.dtype)) * next_values
 
 
 def td_errors(
@@ -185,10 +213,9 @@ def td_errors(
         ...           torch.tensor([False]), 0.5).tolist()
         [0.5]
     """
-    return td_targets(rewards, next_values, terminated, gamma) - values
+    return td_targets(rewards, next_values, terminated, gamma).to(values.dtype) - values
 
 
-@torch.no_grad()
 def nstep_returns(
     rewards: Tensor,
     next_values: Tensor,
@@ -208,25 +235,36 @@ def nstep_returns(
         >>> nstep_returns(r, v, f, f, 0.5, 2).squeeze(1).tolist()
         [4.0, 4.0, 6.0]
     """
+    return _numpy_call(_nstep_returns, rewards, next_values, terminated, truncated, gamma, n)
+
+
+def _nstep_returns(
+    rewards: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    n: int,
+) -> np.ndarray:
     if n < 1:
         raise ValueError(f"n-step returns need n >= 1, got {n}")
     length = rewards.shape[0]
     if n >= length:  # no window reaches past the rollout: one reverse recursion suffices
-        return discounted_returns(rewards, terminated, truncated, gamma, next_values)
-    not_terminal = 1.0 - terminated.float()
+        return _discounted_returns(rewards, terminated, truncated, gamma, next_values)
+    not_terminal = 1.0 - terminated.astype(rewards.dtype)
     done = terminated | truncated
-    returns = torch.empty_like(rewards)
+    returns = np.empty_like(rewards)
     for t in range(length):
-        total = torch.zeros_like(rewards[t])
-        discount = torch.ones_like(rewards[t])
-        alive = torch.ones_like(rewards[t], dtype=torch.bool)  # episode not ended before t+k
-        bootstrap = torch.zeros_like(rewards[t])
+        total = np.zeros_like(rewards[t])
+        discount = np.ones_like(rewards[t])
+        alive = np.ones_like(rewards[t], dtype=bool)  # episode not ended before t+k
+        bootstrap = np.zeros_like(rewards[t])
         for k in range(min(n, length - t)):
             step = t + k
-            total = total + torch.where(alive, discount * rewards[step], 0.0)
+            total = total + np.where(alive, discount * rewards[step], 0.0)
             discount_next = discount * gamma
             last = alive & (done[step] | (k == n - 1) | (step == length - 1))
-            bootstrap = torch.where(
+            bootstrap = np.where(
                 last, discount_next * not_terminal[step] * next_values[step], bootstrap
             )
             alive = alive & ~done[step]
@@ -235,7 +273,6 @@ def nstep_returns(
     return returns
 
 
-@torch.no_grad()
 def gae(
     rewards: Tensor,
     values: Tensor,
@@ -270,8 +307,20 @@ def gae(
         >>> gae(r, v, v, f, f, 1.0, 1.0)[0].squeeze(1).tolist()
         [3.0, 2.0, 1.0]
     """
-    delta = rewards + gamma * (1.0 - terminated.to(rewards.dtype)) * next_values - values
-    carry = 1.0 - (terminated | truncated).to(rewards.dtype)
+    return _numpy_call(_gae, rewards, values, next_values, terminated, truncated, gamma, gae_lambda)
+
+
+def _gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    delta = rewards + gamma * (1.0 - terminated.astype(rewards.dtype)) * next_values - values
+    carry = 1.0 - (terminated | truncated).astype(rewards.dtype)
     advantages = _reverse_scan(delta, gamma * gae_lambda * carry)
     return advantages, advantages + values
 

@@ -25,6 +25,7 @@ from pgrl.algos.reinforce import make_policy
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.losses import (
+    ArrayT,
     entropy_bonus,
     masked_mean,
     policy_gradient_loss,
@@ -121,12 +122,15 @@ class A2C:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"optimizer": self.optimizer}
 
-    def advantages(self, target: Tensor, value: Tensor, mask: Tensor) -> Tensor:
-        """A_t = y_t − V(s_t), optionally normalised over the batch; a constant."""
-        advantage = target - value.detach()
+    def advantages(self, target: ArrayT, value: ArrayT, mask: ArrayT) -> ArrayT:
+        """A_t = y_t − V(s_t), optionally normalised over the batch (tensors or arrays).
+
+        ``value`` comes detached: the advantage is a constant weight.
+        """
+        advantage = target - value
         if self.config.normalize_advantages:
             mean = masked_mean(advantage, mask)
-            std = masked_mean((advantage - mean) ** 2, mask).sqrt()
+            std = masked_mean((advantage - mean) ** 2, mask) ** 0.5
             advantage = (advantage - mean) / (std + 1e-8)
         return advantage
 
@@ -138,14 +142,13 @@ class A2C:
         both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
         value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()
         target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
-        advantage = self.advantages(target, value, mask)
+        advantage = self.advantages(target, value.detach(), mask)
         # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
         policy_loss = policy_gradient_loss(log_prob, advantage, mask)
         critic_loss = value_loss(value, target, config.value_loss, mask)
         return policy_loss, critic_loss, entropy_bonus(entropy, mask)
 
-    @torch.no_grad()
     def closed_form_gradients(
         self, rollout: Rollout
     ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], tuple[Tensor, Tensor, Tensor]]:
@@ -164,16 +167,18 @@ class A2C:
         both, saved = self.value.forward_saving(
             np.concatenate([obs, rollout.next_obs.numpy().reshape(batch, -1)])
         )
-        value, next_value = both[:batch], both[batch:].reshape(time_steps, num_envs)
-        target_t = bootstrapped_targets(
-            rollout, torch.from_numpy(next_value), config.gamma, config.n_step
+        value, next_value = both[:batch], torch.from_numpy(both[batch:])
+        target = (
+            bootstrapped_targets(
+                rollout, next_value.view(time_steps, num_envs), config.gamma, config.n_step
+            )
+            .numpy()
+            .reshape(batch)
         )
-        mask = rollout.mask.reshape(batch)
-        advantage = self.advantages(target_t.reshape(batch), torch.from_numpy(value), mask)
-        target = target_t.numpy().reshape(batch)
-        adv = advantage.numpy()
-        weight = mask.numpy() / max(float(mask.sum()), 1.0)  # m_t / n
-        adv_weight = adv * weight
+        mask = rollout.mask.numpy().reshape(batch)
+        adv_weight = self.advantages(target, value, mask)
+        weight = mask / max(float(mask.sum()), 1.0)  # m_t / n
+        adv_weight *= weight
         entropy_weight = config.entropy_coef * weight if config.entropy_coef else None
         actions = rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:])
         pairs, log_prob, entropy = self.policy.score_grads(obs, actions, adv_weight, entropy_weight)
