@@ -18,6 +18,7 @@ Either way the algorithms receive clean transitions (s, a, r, s', terminated, tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -80,6 +81,8 @@ class Collector:
         self._low = self.spaces.low
         self._high = self.spaces.high
         self._vector_steps = 0
+        self._all_valid = np.ones(self.num_envs, dtype=bool)
+        self._all_valid.flags.writeable = False
         envs.action_space.seed(seed)
         self.reset(seed=seed)
 
@@ -112,7 +115,7 @@ class Collector:
         too (a vector environment steps all of them) but yield placeholders.
         """
         obs = self.obs
-        step_actions = actions.detach().cpu().numpy()
+        step_actions = actions.detach().numpy()
         next_obs, rewards, terminated, truncated, info = self.envs.step(
             self.env_actions(step_actions)
         )
@@ -121,34 +124,48 @@ class Collector:
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        if not (np.isfinite(rewards).all() and np.isfinite(next_obs).all()):
-            self._check_finite(rewards, "reward")
+        if not math.isfinite(float(rewards.sum()) + float(next_obs.sum())):
+            self._check_finite(rewards, "reward")  # (a finite sum that overflowed passes)
             self._check_finite(next_obs, "observation")
-        valid = ~self._pending_reset
+        done = terminated | truncated
+        pending = self._pending_reset
+        any_pending = bool(pending.any())
+        # valid: the step is a transition (not a reset placeholder) of an active environment
+        all_valid = active is None and not any_pending
+        valid = self._all_valid if all_valid else ~pending
         if active is not None:
             valid = valid & active
         transition_next_obs = next_obs
         if self.mode is AutoresetMode.NEXT_STEP:
             # placeholders: the reset step carries no transition and must cut every return
-            truncated = truncated | self._pending_reset
-            self._pending_reset = (terminated | truncated) & ~self._pending_reset
-        else:
-            done = terminated | truncated
-            if done.any():
-                transition_next_obs = next_obs.copy()
-                final_obs = info["final_obs"]
-                for i in np.flatnonzero(done):
-                    transition_next_obs[i] = final_obs[i]
-                self._check_finite(transition_next_obs, "observation")
-        self._track_episodes(rewards, terminated | truncated, valid)
+            if any_pending:
+                truncated = truncated | pending
+                self._pending_reset = done & ~pending
+            else:
+                self._pending_reset = done
+        elif done.any():
+            transition_next_obs = next_obs.copy()
+            final_obs = info["final_obs"]
+            for i in np.flatnonzero(done):
+                transition_next_obs[i] = final_obs[i]
+            self._check_finite(transition_next_obs, "observation")
+        self._track_episodes(rewards, done, valid, all_valid)
         self.obs = next_obs
         return Step(obs, step_actions, rewards, transition_next_obs, terminated, truncated, valid)
 
-    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
-        self._ep_return += rewards * valid
-        self._ep_length += valid
-        self.env_steps += int(np.count_nonzero(valid))
-        finished = done & valid
+    def _track_episodes(
+        self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray, all_valid: bool
+    ) -> None:
+        if all_valid:
+            self._ep_return += rewards
+            self._ep_length += 1
+            self.env_steps += self.num_envs
+            finished = done
+        else:
+            self._ep_return += rewards * valid
+            self._ep_length += valid
+            self.env_steps += int(np.count_nonzero(valid))
+            finished = done & valid
         if finished.any():
             for i in np.flatnonzero(finished):
                 self.stats.returns.append(float(self._ep_return[i]))
