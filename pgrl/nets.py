@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -170,6 +171,15 @@ def mlp(
     return MLP(*layers)
 
 
+class ScoreForward(NamedTuple):
+    """A policy's forward pass on the NumPy path: log π(a|s), H[π(·|s)] ``(B,)`` and what
+    its ``score_backward`` needs."""
+
+    log_prob: np.ndarray
+    entropy: np.ndarray
+    cache: tuple[Any, ...]
+
+
 class CategoricalPolicy(nn.Module):
     """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
 
@@ -206,20 +216,9 @@ class CategoricalPolicy(nn.Module):
         entropy = -(log_probs.exp() * log_probs).sum(-1)
         return log_prob, entropy
 
-    def score_grads(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        weight: np.ndarray,
-        entropy_weight: np.ndarray | None = None,
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
-        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
-
-        With π = softmax(logits):  ∂log π(a|s)/∂logits = onehot(a) − π  and
-        ∂H/∂logits = −π ⊙ (log π + H). Returns (parameter, gradient) pairs, log π(a|s) and H,
-        for a flat batch of NumPy arrays (the path of :meth:`MLP.numpy_forward`):
-        ``obs (B, O)``, ``action`` (int), ``weight`` and ``entropy_weight`` ``(B,)``.
-        """
+    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
+        """log π(a|s) and H[π(·|s)] of a flat NumPy batch, keeping what
+        :meth:`score_backward` needs (the NumPy path of :meth:`MLP.numpy_forward`)."""
         logits, saved = self.logits.forward_saving(obs)
         shifted = logits - logits.max(-1, keepdims=True)
         exp = np.exp(shifted)
@@ -227,13 +226,37 @@ class CategoricalPolicy(nn.Module):
         probs = exp / total
         log_probs = shifted - np.log(total)
         rows = np.arange(len(obs))
-        log_prob = log_probs[rows, action]
         entropy = -(probs * log_probs).sum(-1)
+        cache = (saved, probs, log_probs, rows, action, entropy)
+        return ScoreForward(log_probs[rows, action], entropy, cache)
+
+    def score_backward(
+        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
+    ) -> list[tuple[nn.Parameter, np.ndarray]]:
+        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
+
+        With π = softmax(logits):  ∂log π(a|s)/∂logits = onehot(a) − π  and
+        ∂H/∂logits = −π ⊙ (log π + H). ``weight`` and ``entropy_weight`` are ``(B,)``.
+        Returns (parameter, gradient) pairs.
+        """
+        saved, probs, log_probs, rows, action, entropy = forward.cache
         grad = probs * weight[:, None]  # −w (onehot(a) − π), in two steps
         grad[rows, action] -= weight
         if entropy_weight is not None:  # −c ∂H/∂logits
             grad += (entropy_weight[:, None] * probs) * (log_probs + entropy[:, None])
-        return self.logits.param_grads(saved, grad), log_prob, entropy
+        return self.logits.param_grads(saved, grad)
+
+    def score_grads(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        weight: np.ndarray,
+        entropy_weight: np.ndarray | None = None,
+    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
+        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
+        forward = self.score_forward(obs, action)
+        pairs = self.score_backward(forward, weight, entropy_weight)
+        return pairs, forward.log_prob, forward.entropy
 
 
 class GaussianPolicy(nn.Module):
@@ -278,6 +301,33 @@ class GaussianPolicy(nn.Module):
         entropy = (log_std + 0.5 + _LOG_SQRT_2PI).sum(-1)
         return log_prob, entropy
 
+    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
+        """log π(a|s) and H of a flat NumPy batch, keeping what :meth:`score_backward` needs."""
+        mean, saved = self.mean.forward_saving(obs)
+        log_std = self.log_std.detach().numpy()
+        std = np.exp(log_std)
+        z = (action - mean) / std
+        log_prob = (-0.5 * z * z - log_std - _LOG_SQRT_2PI).sum(-1)
+        entropy = np.full(len(obs), (log_std + 0.5 + _LOG_SQRT_2PI).sum(), dtype=mean.dtype)
+        return ScoreForward(log_prob, entropy, (saved, z, std))
+
+    def score_backward(
+        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
+    ) -> list[tuple[nn.Parameter, np.ndarray]]:
+        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
+
+        With z = (a − μ)/σ:  ∂log π/∂μ = z/σ,  ∂log π/∂log σ = z² − 1  and  ∂H/∂log σ = 1.
+        Returns (parameter, gradient) pairs.
+        """
+        saved, z, std = forward.cache
+        w = weight[:, None]
+        grad_mean = -w * z / std
+        grad_log_std = -(w * (z * z - 1.0)).sum(0)
+        if entropy_weight is not None:
+            grad_log_std -= entropy_weight.sum()
+        pairs = self.mean.param_grads(saved, grad_mean)
+        return [*pairs, (self.log_std, grad_log_std)]
+
     def score_grads(
         self,
         obs: np.ndarray,
@@ -285,25 +335,10 @@ class GaussianPolicy(nn.Module):
         weight: np.ndarray,
         entropy_weight: np.ndarray | None = None,
     ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
-        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
-
-        With z = (a − μ)/σ:  ∂log π/∂μ = z/σ,  ∂log π/∂log σ = z² − 1  and  ∂H/∂log σ = 1.
-        Returns (parameter, gradient) pairs, log π(a|s) and H, for a flat batch of NumPy
-        arrays: ``obs (B, O)``, ``action (B, A)``, ``weight`` and ``entropy_weight`` ``(B,)``.
-        """
-        mean, saved = self.mean.forward_saving(obs)
-        log_std = self.log_std.detach().numpy()
-        std = np.exp(log_std)
-        z = (action - mean) / std
-        log_prob = (-0.5 * z * z - log_std - _LOG_SQRT_2PI).sum(-1)
-        entropy = np.full(len(obs), (log_std + 0.5 + _LOG_SQRT_2PI).sum(), dtype=mean.dtype)
-        w = weight[:, None]
-        grad_mean = -w * z / std
-        grad_log_std = -(w * (z * z - 1.0)).sum(0)
-        if entropy_weight is not None:
-            grad_log_std -= entropy_weight.sum()
-        pairs = self.mean.param_grads(saved, grad_mean)
-        return [*pairs, (self.log_std, grad_log_std)], log_prob, entropy
+        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
+        forward = self.score_forward(obs, action)
+        pairs = self.score_backward(forward, weight, entropy_weight)
+        return pairs, forward.log_prob, forward.entropy
 
 
 class SquashedGaussianPolicy(nn.Module):

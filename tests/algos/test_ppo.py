@@ -3,6 +3,8 @@ update, placeholders kept out, gradient routing, KL early stop, determinism."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import torch
@@ -12,11 +14,14 @@ import pgrl
 from pgrl.algos.ppo import (
     PPO,
     MinibatchTerms,
+    PPOArrays,
     PPOConfig,
     PPOData,
     approx_kl,
     clipped_surrogate,
+    clipped_surrogate_terms,
     clipped_value_loss,
+    clipped_value_terms,
 )
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
@@ -113,32 +118,57 @@ def test_approx_kl_is_zero_at_ratio_one_and_close_to_the_exact_kl() -> None:
     assert approx_kl(log_ratio).item() == pytest.approx(0.005, rel=0.05)
 
 
-def record_terms(algo: PPO) -> list[MinibatchTerms]:
-    """Wrap ``minibatch_terms`` so the test sees every minibatch of an update."""
-    seen: list[MinibatchTerms] = []
-    original = algo.minibatch_terms
+class Seen(NamedTuple):
+    """What a test sees of one minibatch step, from either gradient path."""
 
-    def spy(data: PPOData, index: torch.Tensor) -> MinibatchTerms:
-        terms = original(data, index)
-        seen.append(terms)
-        return terms
+    rows: int
+    approx_kl: float
+    clip_fraction: float
 
-    algo.minibatch_terms = spy  # type: ignore[method-assign]
+
+def record_terms(algo: PPO) -> list[Seen]:
+    """Wrap the minibatch step of ``algo``'s gradient path so the test sees every minibatch."""
+    seen: list[Seen] = []
+    if algo.config.gradients == "autograd":
+        original = algo.minibatch_terms
+
+        def spy(data: PPOData, index: torch.Tensor) -> MinibatchTerms:
+            terms = original(data, index)
+            seen.append(Seen(len(index), terms.approx_kl.item(), terms.clip_fraction.item()))
+            return terms
+
+        algo.minibatch_terms = spy  # type: ignore[method-assign]
+    else:
+        closed = algo.closed_form_gradients
+
+        def closed_spy(data: PPOArrays, index: np.ndarray):  # type: ignore[no-untyped-def]
+            pairs, terms = closed(data, index)
+            seen.append(Seen(len(index), float(terms[3]), float(terms[4])))
+            return pairs, terms
+
+        algo.closed_form_gradients = closed_spy  # type: ignore[method-assign]
     return seen
 
 
+GRADIENTS = pytest.mark.parametrize("gradients", ["closed_form", "autograd"])
+
+
+@GRADIENTS
 @pytest.mark.parametrize("spaces", [DISCRETE, BOX], ids=["discrete", "box"])
-def test_first_minibatch_has_ratio_one_and_zero_kl(spaces: SpaceInfo) -> None:
+def test_first_minibatch_has_ratio_one_and_zero_kl(spaces: SpaceInfo, gradients: str) -> None:
     # normalizers on: the statistics move during the update, after π_old's log-probs are taken
-    algo = make(spaces, normalize_obs=True, normalize_reward=True, learning_rate=1e-2)
+    algo = make(
+        spaces, normalize_obs=True, normalize_reward=True, learning_rate=1e-2, gradients=gradients
+    )
     seen = record_terms(algo)
     for seed in range(3):  # not only the first update: statistics have moved by then
         seen.clear()
         algo.update(fixed_rollout(spaces, seed))
         assert len(seen) == algo.config.update_epochs * algo.config.num_minibatches
-        assert torch.equal(seen[0].ratio, torch.ones_like(seen[0].ratio))
-        assert seen[0].approx_kl.item() == 0.0
-        assert not torch.allclose(seen[-1].ratio, torch.ones_like(seen[-1].ratio))  # it learned
+        # ρ = 1 exactly on every row of the first minibatch: KL estimate 0, nothing clipped
+        assert seen[0].approx_kl == 0.0
+        assert seen[0].clip_fraction == 0.0
+        assert seen[-1].approx_kl > 0.0  # it learned
 
 
 def test_old_log_probs_use_the_observation_statistics_that_acted() -> None:
@@ -150,7 +180,7 @@ def test_old_log_probs_use_the_observation_statistics_that_acted() -> None:
         acted_log_prob, _ = algo.policy.log_prob_entropy(acted_obs, rollout.actions.reshape(32))
     data = algo.prepare(rollout)
     assert torch.equal(data.obs, acted_obs)
-    assert torch.equal(data.log_prob, acted_log_prob)
+    assert_close(data.log_prob, acted_log_prob)  # (π_old on the NumPy path: last-bit rounding)
     assert not torch.equal(algo.normalize(rollout.obs).reshape(32, 3), acted_obs)  # they moved
 
 
@@ -162,8 +192,9 @@ def test_box_ratio_uses_the_joint_log_probability_of_the_action_vector() -> None
     assert_close(data.log_prob, log_prob)
 
 
-def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics() -> None:
-    algo = make()
+@GRADIENTS
+def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics(gradients: str) -> None:
+    algo = make(gradients=gradients)
     rollout = fixed_rollout(DISCRETE)
     mask = torch.ones(8, 4)
     mask[3, 0] = mask[5, 2] = 0.0
@@ -186,7 +217,7 @@ def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics() -> N
     seen = record_terms(algo)
     algo.update(rollout)
     # 30 real rows cut into 4 minibatches per epoch: every real row once per epoch
-    assert sum(t.ratio.numel() for t in seen) == 30 * algo.config.update_epochs
+    assert sum(t.rows for t in seen) == 30 * algo.config.update_epochs
 
 
 def test_policy_loss_leaves_critic_gradients_at_none_and_value_loss_the_policy() -> None:
@@ -196,7 +227,7 @@ def test_policy_loss_leaves_critic_gradients_at_none_and_value_loss_the_policy()
     algo.minibatch_terms(data, index).policy_loss.backward()
     assert all(p.grad is None for p in algo.value.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in algo.policy.parameters())
-    algo.optimizer.zero_grad(set_to_none=True)
+    algo.policy.zero_grad(set_to_none=True)
     algo.minibatch_terms(data, index).value_loss.backward()
     assert all(p.grad is None for p in algo.policy.parameters())
     assert all(p.grad is not None for p in algo.value.parameters())
@@ -213,12 +244,13 @@ def test_updates_lower_the_value_loss_on_a_fixed_rollout() -> None:
     assert after < 0.7 * before
 
 
-def test_kl_early_stop_ends_the_update_after_the_first_epoch() -> None:
-    algo = make(learning_rate=1e-2, update_epochs=10, target_kl=1e-9)
+@GRADIENTS
+def test_kl_early_stop_ends_the_update_after_the_first_epoch(gradients: str) -> None:
+    algo = make(learning_rate=1e-2, update_epochs=10, target_kl=1e-9, gradients=gradients)
     seen = record_terms(algo)
     algo.update(fixed_rollout(DISCRETE))
     assert len(seen) == algo.config.num_minibatches  # one epoch of 4 minibatches
-    algo = make(learning_rate=1e-2, update_epochs=10)
+    algo = make(learning_rate=1e-2, update_epochs=10, gradients=gradients)
     seen = record_terms(algo)
     algo.update(fixed_rollout(DISCRETE))
     assert len(seen) == 10 * algo.config.num_minibatches
@@ -260,3 +292,62 @@ def test_same_seed_gives_identical_parameters() -> None:
     other = pgrl.train("ppo", "CartPole-v1", **{**kw, "seed": 3})  # type: ignore[arg-type]
     policy, reference = other.algorithm.policy, first["CartPole-v1"].algorithm.policy  # type: ignore[attr-defined]
     assert not torch.equal(next(policy.parameters()), next(reference.parameters()))
+
+
+# --- the closed-form gradient against autograd ------------------------------------------
+
+
+def test_surrogate_and_value_slopes_match_autograd_including_ties_and_clip_edges() -> None:
+    eps = 0.2
+    # ratios inside, outside and exactly on the clip range, both advantage signs, and ρ = 1
+    ratio = torch.tensor(
+        [0.5, 0.8, 0.9, 1.0, 1.2, 1.5, 0.5, 0.8, 1.0, 1.2, 1.5], dtype=torch.float64
+    )
+    advantage = torch.tensor([1.0] * 6 + [-1.0] * 5, dtype=torch.float64)
+    ratio.requires_grad_(True)
+    torch.min(ratio * advantage, ratio.clamp(1 - eps, 1 + eps) * advantage).sum().backward()
+    objective, slope = clipped_surrogate_terms(ratio.detach().numpy(), advantage.numpy(), eps)
+    np.testing.assert_allclose(slope, ratio.grad.numpy())
+    expected_loss = clipped_surrogate(ratio.detach(), advantage, eps).item()
+    assert -objective.mean() == pytest.approx(expected_loss)
+    old = torch.zeros(6, dtype=torch.float64)
+    returns = torch.full((6,), 3.0, dtype=torch.float64)
+    for clip in (None, 0.5):
+        value = torch.tensor(
+            [2.0, 4.0, 0.5, -0.5, 3.0, 0.25], dtype=torch.float64, requires_grad=True
+        )
+        (clipped_value_loss(value, old, returns, clip) * 6).backward()
+        loss, value_slope = clipped_value_terms(
+            value.detach().numpy(), old.numpy(), returns.numpy(), clip
+        )
+        np.testing.assert_allclose(value_slope, value.grad.numpy())
+        assert loss.mean() == pytest.approx(clipped_value_loss(value, old, returns, clip).item())
+
+
+@pytest.mark.parametrize("spaces", [DISCRETE, BOX], ids=["discrete", "box"])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"clip_value": False, "entropy_coef": 0.0}, {"entropy_coef": 0.3}]
+)
+def test_closed_form_gradients_equal_autograd_of_the_minibatch_loss(spaces, overrides) -> None:  # type: ignore[no-untyped-def]
+    algo = make(spaces, **overrides)
+    data = algo.prepare(fixed_rollout(spaces))
+    # move π_old away from π so that some ratios fall outside the clip range
+    gen = torch.Generator().manual_seed(1)
+    data = data._replace(log_prob=data.log_prob + 0.5 * torch.randn(32, generator=gen))
+    index = torch.arange(3, 27)
+    algo.minibatch_terms(data, index).loss.backward()
+    arrays = PPOArrays(*(t.numpy() for t in data))
+    pairs, terms = algo.closed_form_gradients(arrays, index.numpy())
+    assert {id(p) for p, _ in pairs} == {id(p) for p in algo.params}
+    for param, grad in pairs:
+        assert_close(torch.from_numpy(grad), param.grad, rtol=1e-4, atol=1e-6)
+    reference = algo.minibatch_terms(data, index)
+    assert 0.0 < reference.clip_fraction.item() < 1.0  # the test exercises clipping
+    expected = [
+        reference.policy_loss.item(),
+        reference.value_loss.item(),
+        reference.entropy.item(),
+        reference.approx_kl.item(),
+        reference.clip_fraction.item(),
+    ]
+    np.testing.assert_allclose(terms, expected, rtol=1e-5, atol=1e-6)
