@@ -73,6 +73,7 @@ def test_peer_path_alternates_with_pgrl_and_passes_the_workload(
     sb3 = types.ModuleType("stable_baselines3")
     sb3.__version__ = "0.0-fake"  # type: ignore[attr-defined]
     sb3.A2C = FakeA2C  # type: ignore[attr-defined]
+    sb3.PPO = FakeA2C  # type: ignore[attr-defined]
     common = types.ModuleType("stable_baselines3.common")
     env_util = types.ModuleType("stable_baselines3.common.env_util")
     env_util.make_vec_env = fake_make_vec_env  # type: ignore[attr-defined]
@@ -112,3 +113,40 @@ def test_only_the_benchmark_refers_to_stable_baselines3() -> None:
     for file in package.rglob("*.py"):
         if "bench" not in file.relative_to(package).parts:
             assert "stable_baselines3" not in file.read_text(encoding="utf-8"), file
+
+
+def test_ppo_peer_gets_pgrl_presets_hyperparameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    class FakeEnv:
+        def close(self) -> None:
+            pass
+
+    class FakePPO:
+        def __init__(self, policy: str, env: Any, **kwargs: Any) -> None:
+            seen.update(kwargs)
+            self.num_timesteps = 0
+
+        def learn(self, total_timesteps: int) -> FakePPO:
+            self.num_timesteps = total_timesteps
+            return self
+
+    sb3 = types.ModuleType("stable_baselines3")
+    sb3.__version__ = "0.0-fake"  # type: ignore[attr-defined]
+    sb3.A2C = sb3.PPO = FakePPO  # type: ignore[attr-defined]
+    env_util = types.ModuleType("stable_baselines3.common.env_util")
+    env_util.make_vec_env = lambda env_id, n_envs, seed: FakeEnv()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "stable_baselines3", sb3)
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common", types.ModuleType("c"))
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.env_util", env_util)
+    argv = ["--algos", "ppo", "--seeds", "0", "--repeats", "1", "--steps", "512", "--peers"]
+    assert bench.main([*argv, "--out", str(tmp_path / "b.json")]) == 0
+    assert (seen["n_steps"], seen["batch_size"], seen["n_epochs"]) == (32, 256, 20)
+    assert (seen["gamma"], seen["gae_lambda"], seen["ent_coef"]) == (0.98, 0.8, 0.0)
+    assert seen["learning_rate"](1.0) == pytest.approx(1e-3)  # linear from 1e-3 to 0
+    assert seen["learning_rate"](0.5) == pytest.approx(5e-4)
+    assert seen["clip_range"] == 0.2
+    results = json.loads((tmp_path / "b.json").read_text())
+    assert results["peers"][0]["peer"] == "stable-baselines3 0.0-fake PPO"

@@ -67,6 +67,9 @@ WORKLOADS = [
     Workload("a2c", "CartPole-v1", 50_000, 200_000, 5_000),
     Workload("a2c", "CartPole-v1", 50_000, 200_000, 5_000, vectorization="sync", solve=False),
     Workload("reinforce", "CartPole-v1", 50_000, 300_000, 10_000),
+    # PPO at rl-baselines3-zoo's CartPole hyperparameters (8 envs × 32 steps, 20 epochs of one
+    # 256-minibatch, GAE λ 0.8, γ 0.98, linear learning rate 1e-3): pgrl's preset
+    Workload("ppo", "CartPole-v1", 50_000, 100_000, 5_000),
     Workload("ddpg", "Pendulum-v1", 4_000, 20_000, 1_000),
 ]
 
@@ -161,10 +164,14 @@ def sb3_version() -> str | None:
     return str(stable_baselines3.__version__)
 
 
-def sb3_a2c_rate(work: Workload, seed: int, threads: int) -> float:
-    """Steps per second of Stable-Baselines3's A2C on ``work`` (CartPole): ``model.learn`` only,
-    as pgrl's ``train_seconds`` covers its training loop only (not building envs and networks)."""
-    from stable_baselines3 import A2C
+PEER_ALGOS = ("a2c", "ppo")
+
+
+def sb3_rate(work: Workload, seed: int, threads: int) -> float:
+    """Steps per second of Stable-Baselines3's A2C or PPO on ``work`` (CartPole):
+    ``model.learn`` only, as pgrl's ``train_seconds`` covers its training loop only (not
+    building envs and networks)."""
+    from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     from pgrl.train import resolve_config
@@ -172,13 +179,40 @@ def sb3_a2c_rate(work: Workload, seed: int, threads: int) -> float:
     cfg = resolve_config(work.algo, work.env, dict(work.overrides))
     torch.set_num_threads(threads)
     envs = sb3_make_vec_env(work.env, n_envs=cfg.num_envs, seed=seed)  # a DummyVecEnv
-    # pgrl's workload: 8 envs, 5-step rollouts, 64x64 actor and critic (SB3's default
-    # MlpPolicy for A2C). Everything else is SB3's own default, which is also what pgrl's preset
-    # follows (rl-baselines3-zoo): learning rate 7e-4, gamma 0.99, gae_lambda 1 (n-step returns
-    # to the rollout end), ent_coef 0, max_grad_norm 0.5. SB3 keeps RMSprop and vf_coef 0.5
-    # where pgrl uses Adam and value_coef 1; neither changes the work per update much.
-    # device="cpu": pgrl runs on the CPU, and SB3 itself advises the CPU for A2C with MlpPolicy.
-    model = A2C("MlpPolicy", envs, n_steps=cfg.rollout_steps, seed=seed, verbose=0, device="cpu")
+    # device="cpu": pgrl runs on the CPU, and SB3 itself advises the CPU for MlpPolicy.
+    model: Any
+    if work.algo == "a2c":
+        # pgrl's workload: 8 envs, 5-step rollouts, 64x64 actor and critic (SB3's default
+        # MlpPolicy for A2C). Everything else is SB3's own default, which is also what pgrl's
+        # preset follows (rl-baselines3-zoo): learning rate 7e-4, gamma 0.99, gae_lambda 1
+        # (n-step returns to the rollout end), ent_coef 0, max_grad_norm 0.5. SB3 keeps RMSprop
+        # and vf_coef 0.5 where pgrl uses Adam and value_coef 1; neither changes the work per
+        # update much.
+        model = A2C(
+            "MlpPolicy", envs, n_steps=cfg.rollout_steps, seed=seed, verbose=0, device="cpu"
+        )
+    else:
+        # pgrl's preset, which copies rl-baselines3-zoo's CartPole-v1 PPO (64x64 networks,
+        # SB3's default MlpPolicy); clip range constant as in pgrl's preset (the zoo anneals
+        # it); SB3's vf_coef 0.5 on the MSE equals pgrl's value_coef 1 on ½ MSE.
+        def linear(start: float) -> Any:
+            return lambda progress: progress * start if cfg.lr_schedule == "linear" else start
+
+        model = PPO(
+            "MlpPolicy",
+            envs,
+            n_steps=cfg.rollout_steps,
+            batch_size=cfg.minibatch_size,
+            n_epochs=cfg.update_epochs,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            learning_rate=linear(cfg.learning_rate),
+            clip_range=cfg.clip_eps,
+            ent_coef=cfg.entropy_coef,
+            seed=seed,
+            verbose=0,
+            device="cpu",
+        )
     start = time.perf_counter()
     model.learn(total_timesteps=work.steps)
     elapsed = time.perf_counter() - start
@@ -187,13 +221,20 @@ def sb3_a2c_rate(work: Workload, seed: int, threads: int) -> float:
 
 
 def peers(workloads: Sequence[Workload], repeats: int, threads: int) -> list[dict[str, Any]]:
-    """SB3's A2C against pgrl's A2C workloads on CartPole-v1, alternating (A B C A B C ...)."""
+    """SB3's A2C and PPO against pgrl's on CartPole-v1, alternating (A B C A B C ...)."""
+    entries = []
+    for algo in PEER_ALGOS:
+        works = [w for w in workloads if w.algo == algo and w.env == "CartPole-v1"]
+        if works:
+            entries.append(_peer(works, repeats, threads))
+    if not entries:
+        print("peers: no workload has a peer here (Stable-Baselines3: a2c, ppo on CartPole-v1)")
+    return entries
+
+
+def _peer(works: list[Workload], repeats: int, threads: int) -> dict[str, Any]:
     from pgrl.train import resolve_config
 
-    works = [w for w in workloads if w.algo == "a2c" and w.env == "CartPole-v1"]
-    if not works:
-        print("peers: no workload has a peer here (Stable-Baselines3: a2c on CartPole-v1)")
-        return []
     ref = works[0]
     num_envs = resolve_config(ref.algo, ref.env, dict(ref.overrides)).num_envs
     names = [vector_env_name(w.env, num_envs, w.vectorization) for w in works]
@@ -203,14 +244,14 @@ def peers(workloads: Sequence[Workload], repeats: int, threads: int) -> list[dic
         for rates, work in zip(ours, works, strict=True):
             torch.set_num_threads(threads)
             rates.append(training_rate(dataclasses.replace(work, steps=ref.steps), seed=r))
-        theirs.append(sb3_a2c_rate(ref, seed=r, threads=threads))
+        theirs.append(sb3_rate(ref, seed=r, threads=threads))
     torch.set_num_threads(threads)
     entry: dict[str, Any] = {
         "algo": ref.algo,
         "env": ref.env,
         "num_envs": num_envs,
         "steps": ref.steps,
-        "peer": f"stable-baselines3 {sb3_version()} A2C",
+        "peer": f"stable-baselines3 {sb3_version()} {ref.algo.upper()}",
         "peer_vector_env": "DummyVecEnv",
         "peer_steps_per_s": _summary(theirs),
         "pgrl": [
@@ -239,7 +280,7 @@ def peers(workloads: Sequence[Workload], repeats: int, threads: int) -> list[dic
             f"  {mine['ratio_to_peer']:.2f}x SB3",
             flush=True,
         )
-    return [entry]
+    return entry
 
 
 def environment() -> dict[str, Any]:
