@@ -1,9 +1,18 @@
 """Networks: the MLP builder, policies and critics.
 
 "Policy" means only the network that maps an observation to an action or an action
-distribution. Sampling uses plain tensor operations (``torch.multinomial``,
-``log_softmax(...).gather``) instead of ``torch.distributions`` objects, whose construction
-and validation cost tens of microseconds per call in the acting hot path.
+distribution. Log-probabilities for autograd use plain tensor operations
+(``log_softmax(...).gather``) instead of ``torch.distributions`` objects, whose construction
+and validation cost tens of microseconds per call.
+
+Two paths through the same weights:
+
+* torch (``forward``, ``log_prob_entropy``): autograd, for the losses of every algorithm;
+* NumPy (``MLP.numpy_forward``, the policies' ``sample``/``mode`` and ``score_forward`` /
+  ``score_backward``, ``MLP.param_grads``): views of the weights, no autograd. Acting runs
+  here, and A2C and PPO compute their gradient here in closed form (the chain rule written
+  out, tested against autograd). At these sizes a torch operation costs microseconds of
+  dispatch, several times its arithmetic.
 
 Shapes: B batch, O observation dims, A action dims (or the number of discrete actions).
 """
@@ -37,8 +46,9 @@ class MLP(nn.Sequential):
     """``nn.Sequential`` whose forward calls the functional ops directly.
 
     Same parameters and state-dict keys as ``nn.Sequential``; skipping each layer's
-    ``Module.__call__`` (hook checks) saves several microseconds per layer, which is a
-    measurable share of acting time for 64x64 networks on CPU.
+    ``Module.__call__`` (hook checks) saves several microseconds per layer. Stacks of
+    Linear, Tanh and ReLU layers also run on the NumPy path (:meth:`numpy_forward`,
+    :meth:`param_grads`).
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -52,10 +62,6 @@ class MLP(nn.Sequential):
             else:
                 x = layer(x)
         return x
-
-    def supports_closed_form(self) -> bool:
-        """Whether :meth:`param_grads` can differentiate this stack (Linear, Tanh, ReLU only)."""
-        return all(isinstance(layer, (nn.Linear, nn.Tanh, nn.ReLU)) for layer in self)
 
     def numpy_layers(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """The layers as ``(kind, W, b)`` with W and b NumPy views of the parameters.
@@ -89,8 +95,8 @@ class MLP(nn.Sequential):
         At the sizes of on-policy control (a few to a hundred rows, 64 units) each torch
         operation costs 2 to 5 µs of dispatch, more than its arithmetic; NumPy's cost 1 to
         2 µs (and ``torch.tanh`` runs at about 3 ns per element on the CPU builds measured,
-        against NumPy's vectorised 0.4). Acting and the closed-form gradient of A2C use this
-        path; training with autograd uses :meth:`forward`. ``saved``, when given, receives
+        against NumPy's vectorised 0.4). Acting and the closed-form gradients of A2C and PPO
+        use this path; training with autograd uses :meth:`forward`. ``saved``, when given, receives
         the input and every layer's output (what :meth:`param_grads` needs).
         """
         if saved is not None:

@@ -98,7 +98,18 @@ pgrl.train({algo!r}, {env!r}, steps={steps}, seed=3, run_dir={run!r}, checkpoint
             400,
             {**TINY_DDPG, "noise": "ou"},
         ),  # off-policy: buffer, noise
+        (
+            "ppo",
+            "CartPole-v1",
+            2_048,
+            512,
+            {"num_envs": 4, "rollout_steps": 32, "minibatch_size": 64, "update_epochs": 2}
+            | {"normalize_obs": True, "normalize_reward": True},
+        ),  # epochs of minibatches, running normalizers in the checkpoint
+        ("td3", "Pendulum-v1", 1_200, 400, {**TINY_DDPG, "policy_delay": 3}),
+        ("sac", "Pendulum-v1", 1_200, 400, TINY_DDPG),  # learned temperature
     ],
+    ids=["a2c", "ddpg", "ppo", "td3", "sac"],
 )
 def test_resumed_run_equals_uninterrupted_run_bit_for_bit(
     tmp_path, algo, env, steps, every, config
