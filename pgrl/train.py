@@ -26,6 +26,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from pgrl.algos import Algorithm, build_algorithm, get_spec
@@ -405,7 +406,9 @@ def _loop(
     start = time.perf_counter() - agent.train_seconds
     last_time, last_steps = time.perf_counter(), collector.env_steps
     try:
-        with _Interrupt() as interrupt:
+        # NumPy's BLAS (the NumPy path of the networks) uses as many threads as torch does:
+        # by default OpenBLAS would start one per core and spin them for a few-µs matmul
+        with _Interrupt() as interrupt, threadpool_limits(torch.get_num_threads(), "blas"):
             while collector.env_steps < run.steps:
                 # collect (and store): a rollout, a batch of whole episodes, or one vector step
                 if algorithm.collection == "rollout":

@@ -265,3 +265,32 @@ def test_disk_full_while_checkpointing_fails_loudly_and_keeps_the_previous(
         )
     _, meta = ckpt.load_checkpoint(tmp_path / "r" / "checkpoints" / "last.safetensors")
     assert 2_000 <= meta["env_steps"] < 4_000
+
+
+def test_numpy_blas_uses_as_many_threads_as_torch_while_training(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threadpoolctl
+
+    from pgrl.algos.a2c import A2C
+
+    seen: list[int] = []
+    update = A2C.update
+
+    def recording_update(self, rollout):  # type: ignore[no-untyped-def]
+        seen.extend(
+            pool["num_threads"]
+            for pool in threadpoolctl.threadpool_info()
+            if pool["user_api"] == "blas"
+        )
+        return update(self, rollout)
+
+    monkeypatch.setattr(A2C, "update", recording_update)
+    threads = torch.get_num_threads()
+    blas = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+    torch.set_num_threads(1)  # unlike NumPy's BLAS, which starts one thread per core
+    try:
+        pgrl.train("a2c", "CartPole-v1", steps=200, seed=0, save=False, eval_episodes=0)
+    finally:
+        torch.set_num_threads(threads)
+    assert seen and set(seen) == {1}
+    after = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+    assert after == blas  # restored after training
