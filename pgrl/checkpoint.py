@@ -356,6 +356,32 @@ def _write_atomically(path: Path, data: bytes) -> None:
             ) from error
         raise
     _fsync_directory(path)
+    _remove_stale_temporaries(path)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files of ``path`` left by writers that were killed mid-save.
+
+    A writer killed by SIGKILL or a power loss cannot clean up after itself; its
+    ``.<name>.tmp-<pid>-<random>`` file would stay forever. A file whose pid no longer runs
+    is removed; one of a live process (another writer, mid-save) is left alone.
+    """
+    if os.name != "posix":
+        return
+    for temp in path.parent.glob(f".{path.name}.tmp-*-*"):
+        try:
+            pid = int(temp.name.rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        except OSError:  # it exists but belongs to someone else: not ours to judge
+            continue
 
 
 def _fsync_directory(path: Path) -> None:

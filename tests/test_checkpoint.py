@@ -520,3 +520,20 @@ def test_generator_state_of_another_kind_is_refused() -> None:
     pcg_state = generator_state(np.random.default_rng(0))
     with pytest.raises(CheckpointError, match="MT19937"):
         set_generator_state(np.random.Generator(np.random.MT19937(0)), pcg_state)
+
+
+def test_a_save_removes_temporaries_of_killed_writers_only(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    dead_pid = int(dead.stdout)  # that process has exited
+    stale = tmp_path / f".ckpt.safetensors.tmp-{dead_pid}-0badc0de"
+    live = tmp_path / f".ckpt.safetensors.tmp-{os.getppid()}-feedf00d"  # a live writer
+    other = tmp_path / f".other.safetensors.tmp-{dead_pid}-0badc0de"  # not this checkpoint's
+    for file in (stale, live, other):
+        file.write_bytes(b"partial")
+    save_checkpoint(path, {"w": torch.ones(3)}, {"step": 1})
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert load_checkpoint(path)[1]["step"] == 1
