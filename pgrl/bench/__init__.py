@@ -71,6 +71,8 @@ WORKLOADS = [
     # 256-minibatch, GAE λ 0.8, γ 0.98, linear learning rate 1e-3): pgrl's preset
     Workload("ppo", "CartPole-v1", 50_000, 100_000, 5_000),
     Workload("ddpg", "Pendulum-v1", 4_000, 20_000, 1_000),
+    Workload("td3", "Pendulum-v1", 4_000, 20_000, 1_000),
+    Workload("sac", "Pendulum-v1", 4_000, 20_000, 1_000),
 ]
 
 
