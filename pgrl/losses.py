@@ -28,7 +28,7 @@ __all__ = [
     "reinforce_loss",
     "soft_update_",
     "value_loss",
-    "value_loss_grad",
+    "value_loss_terms",
 ]
 
 
@@ -109,17 +109,25 @@ def value_loss(
     return masked_mean(per_sample, mask)
 
 
-def value_loss_grad(value: ArrayT, target: ArrayT, kind: Literal["mse", "huber"] = "mse") -> ArrayT:
-    """∂/∂V of the per-sample critic loss: V − y for ½ (y − V)², clip(V − y, −1, 1) for Huber.
+def value_loss_terms(
+    value: np.ndarray, target: np.ndarray, kind: Literal["mse", "huber"] = "mse"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the critic loss of :func:`value_loss` and its derivative ∂/∂V, on arrays.
 
-    Works on tensors and NumPy arrays alike (A2C's closed-form gradient uses arrays).
+    MSE: ½ (y − V)² and V − y.  Huber (δ = 1): ½ (y − V)² and V − y where |y − V| ≤ 1,
+    |y − V| − ½ and sign(V − y) beyond. For the closed-form gradients of A2C and REINFORCE.
 
     Example:
-        >>> value_loss_grad(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]), "huber").tolist()
-        [-0.5, -1.0]
+        >>> loss, slope = value_loss_terms(np.zeros(2), np.array([0.5, 3.0]), "huber")
+        >>> loss.tolist(), slope.tolist()
+        ([0.125, 2.5], [-0.5, -1.0])
     """
     error = value - target
-    return error if kind == "mse" else error.clip(-1.0, 1.0)
+    if kind == "mse":
+        return 0.5 * error * error, error
+    distance = np.abs(error)
+    loss = np.where(distance <= 1.0, 0.5 * error * error, distance - 0.5)
+    return loss, error.clip(-1.0, 1.0)
 
 
 def entropy_bonus(entropy: Tensor, mask: Tensor | None = None) -> Tensor:

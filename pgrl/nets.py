@@ -10,7 +10,7 @@ Two paths through the same weights:
 * torch (``forward``, ``log_prob_entropy``): autograd, for the losses of every algorithm;
 * NumPy (``MLP.numpy_forward``, the policies' ``sample``/``mode`` and ``score_forward`` /
   ``score_backward``, ``MLP.param_grads``): views of the weights, no autograd. Acting runs
-  here, and A2C and PPO compute their gradient here in closed form (the chain rule written
+  here, and REINFORCE, A2C and PPO compute their gradients here in closed form (the chain rule written
   out, tested against autograd). At these sizes a torch operation costs microseconds of
   dispatch, several times its arithmetic.
 
@@ -95,8 +95,8 @@ class MLP(nn.Sequential):
         At the sizes of on-policy control (a few to a hundred rows, 64 units) each torch
         operation costs 2 to 5 µs of dispatch, more than its arithmetic; NumPy's cost 1 to
         2 µs (and ``torch.tanh`` runs at about 3 ns per element on the CPU builds measured,
-        against NumPy's vectorised 0.4). Acting and the closed-form gradients of A2C and PPO
-        use this path; training with autograd uses :meth:`forward`. ``saved``, when given, receives
+        against NumPy's vectorised 0.4). Acting and the closed-form gradients of the on-policy
+        algorithms use this path; training with autograd uses :meth:`forward`. ``saved``, when given, receives
         the input and every layer's output (what :meth:`param_grads` needs).
         """
         if saved is not None:

@@ -30,7 +30,7 @@ from pgrl.losses import (
     masked_mean,
     policy_gradient_loss,
     value_loss,
-    value_loss_grad,
+    value_loss_terms,
 )
 from pgrl.nets import ValueNet
 from pgrl.returns import nstep_returns, td_targets
@@ -182,14 +182,9 @@ class A2C:
         entropy_weight = config.entropy_coef * weight if config.entropy_coef else None
         actions = rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:])
         pairs, log_prob, entropy = self.policy.score_grads(obs, actions, adv_weight, entropy_weight)
-        error = value_loss_grad(value, target, config.value_loss)  # ∂ loss_t / ∂V(s_t)
+        per_sample, slope = value_loss_terms(value, target, config.value_loss)
         critic_saved = [x[:batch] for x in saved]
-        pairs += self.value.param_grads(critic_saved, (config.value_coef * weight) * error)
-        distance = np.abs(value - target)
-        if config.value_loss == "mse":
-            per_sample = 0.5 * distance**2
-        else:  # Huber, δ = 1
-            per_sample = np.where(distance <= 1.0, 0.5 * distance**2, distance - 0.5)
+        pairs += self.value.param_grads(critic_saved, (config.value_coef * weight) * slope)
         losses = (
             torch.tensor(-float(np.dot(log_prob, adv_weight))),
             torch.tensor(float(np.dot(weight, per_sample))),

@@ -87,13 +87,19 @@ class FlatParameters:
             self._grad_views[id(p)] = grad[offset : offset + p.numel()].reshape(p.shape)
             offset += p.numel()
 
-    def set_grads(self, pairs: Iterable[tuple[nn.Parameter, Tensor | np.ndarray]]) -> None:
-        """Write (parameter, gradient) pairs into ``flat.grad``; other slices become 0."""
+    def set_grads(self, pairs: Iterable[tuple[nn.Parameter, Tensor | np.ndarray | None]]) -> None:
+        """Write (parameter, gradient) pairs into ``flat.grad``; other slices (and a None
+        gradient) become 0."""
         assert self.flat.grad is not None
         self.flat.grad.zero_()
         for param, grad in pairs:
-            view = self._grad_views[id(param)]
-            view[...] = grad.detach().numpy() if isinstance(grad, Tensor) else grad
+            if grad is not None:
+                view = self._grad_views[id(param)]
+                view[...] = grad.detach().numpy() if isinstance(grad, Tensor) else grad
+
+    def grad(self, param: nn.Parameter) -> Tensor:
+        """``param``'s slice of ``flat.grad``, shaped like ``param``."""
+        return torch.from_numpy(self._grad_views[id(param)])
 
 
 def clip_grad(params: Iterable[nn.Parameter], max_grad_norm: float | None) -> float | None:

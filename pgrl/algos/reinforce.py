@@ -16,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import clip_grad, make_adam
+from pgrl.algos.base import FlatParameters, clip_grad, make_adam
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import entropy_bonus, masked_mean, reinforce_loss, value_loss
+from pgrl.losses import entropy_bonus, masked_mean, reinforce_loss, value_loss, value_loss_terms
 from pgrl.nets import CategoricalPolicy, GaussianPolicy, ValueNet
 from pgrl.returns import discount_powers, discounted_returns, episode_returns
 from pgrl.types import Rollout
@@ -62,6 +63,8 @@ class ReinforceConfig:
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
     """initial log σ of the Gaussian policy (Box actions)"""
+    gradients: Literal["closed_form", "autograd"] = "closed_form"
+    """how the losses are differentiated: closed_form (the chain rule written out: same gradient, faster) or autograd"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
@@ -75,6 +78,7 @@ class ReinforceConfig:
         check_choice("baseline", self.baseline, ("value", "mean", "none"))
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
+        check_choice("gradients", self.gradients, ("closed_form", "autograd"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
 
@@ -104,11 +108,14 @@ class Reinforce:
     def __init__(self, config: ReinforceConfig, spaces: SpaceInfo) -> None:
         self.config = config
         self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
-        self.policy_optimizer = make_adam(self.policy.parameters(), config.learning_rate)
+        # each network's parameters under one flat tensor: one optimizer and clipping tensor
+        self.policy_flat = FlatParameters(list(self.policy.parameters()))
+        self.policy_optimizer = make_adam([self.policy_flat.flat], config.learning_rate)
         self.value: ValueNet | None = None
         if config.baseline == "value":
             self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
-            self.value_optimizer = make_adam(self.value.parameters(), config.value_learning_rate)
+            self.value_flat = FlatParameters(list(self.value.parameters()))
+            self.value_optimizer = make_adam([self.value_flat.flat], config.value_learning_rate)
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
@@ -149,25 +156,71 @@ class Reinforce:
             advantage = (advantage - mean) / (std + 1e-8)
 
         # 2. the policy step: ascend mean_t[(G_t − b) ∇log π(a_t|s_t)]
-        log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
-        policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
-        entropy_mean = entropy_bonus(entropy, mask)
-        self.policy_optimizer.zero_grad(set_to_none=True)
-        (policy_loss - config.entropy_coef * entropy_mean).backward()
-        clip_grad(self.policy.parameters(), config.max_grad_norm)
+        if config.gradients == "closed_form":
+            policy_loss, entropy_mean = self._closed_form_policy_step(rollout, advantage)
+        else:
+            log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+            policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
+            entropy_mean = entropy_bonus(entropy, mask)
+            self.policy.zero_grad(set_to_none=True)
+            (policy_loss - config.entropy_coef * entropy_mean).backward()
+            self.policy_flat.set_grads((p, p.grad) for p in self.policy_flat.params)
+        clip_grad([self.policy_flat.flat], config.max_grad_norm)
         self.policy_optimizer.step()
 
         metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
         # 3. the baseline step: regress V(s_t) on G_t
         if self.value is not None:
             for _ in range(config.value_epochs):
-                critic_loss = value_loss(self.value(rollout.obs), returns, config.value_loss, mask)
-                self.value_optimizer.zero_grad(set_to_none=True)
-                critic_loss.backward()
-                clip_grad(self.value.parameters(), config.max_grad_norm)
+                if config.gradients == "closed_form":
+                    critic_loss = self._closed_form_value_grads(rollout, returns)
+                else:
+                    critic_loss = value_loss(
+                        self.value(rollout.obs), returns, config.value_loss, mask
+                    )
+                    self.value.zero_grad(set_to_none=True)
+                    critic_loss.backward()
+                    self.value_flat.set_grads((p, p.grad) for p in self.value_flat.params)
+                clip_grad([self.value_flat.flat], config.max_grad_norm)
                 self.value_optimizer.step()
             metrics["value_loss"] = critic_loss.detach()
         return metrics
+
+    def _closed_form_policy_step(
+        self, rollout: Rollout, advantage: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Set the policy's gradient of −Σ_t (m_t/n)[A_t log π(a_t|s_t) + c_H H_t] in closed
+        form (the policy's ``score_grads``); return the policy loss and mean entropy."""
+        batch = rollout.mask.numel()
+        weight = rollout.mask.numpy().reshape(batch)
+        weight = weight / max(float(weight.sum()), 1.0)  # m_t / n
+        adv_weight = advantage.numpy().reshape(batch) * weight
+        entropy_weight = self.config.entropy_coef * weight if self.config.entropy_coef else None
+        pairs, log_prob, entropy = self.policy.score_grads(
+            rollout.obs.numpy().reshape(batch, -1),
+            rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:]),
+            adv_weight,
+            entropy_weight,
+        )
+        self.policy_flat.set_grads(pairs)
+        return (
+            torch.tensor(-float(np.dot(log_prob, adv_weight))),
+            torch.tensor(float(np.dot(entropy, weight))),
+        )
+
+    def _closed_form_value_grads(self, rollout: Rollout, returns: Tensor) -> Tensor:
+        """Set the critic's gradient of Σ_t (m_t/n) loss(V(s_t), G_t) in closed form; return
+        the loss."""
+        assert self.value is not None
+        batch = rollout.mask.numel()
+        weight = rollout.mask.numpy().reshape(batch)
+        weight = weight / max(float(weight.sum()), 1.0)
+        value, saved = self.value.forward_saving(rollout.obs.numpy().reshape(batch, -1))
+        per_sample, slope = value_loss_terms(
+            value, returns.numpy().reshape(batch), self.config.value_loss
+        )
+        self.value_flat.set_grads(self.value.param_grads(saved, weight * slope))
+        return torch.tensor(float(np.dot(weight, per_sample)))
 
     @torch.no_grad()
     def _baseline(self, rollout: Rollout, weight: Tensor) -> Tensor | float:

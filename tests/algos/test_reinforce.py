@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+import pytest
 import torch
 from torch.testing import assert_close
 
@@ -36,10 +40,12 @@ def test_weights_reward_to_go_and_total_by_hand() -> None:
     assert_close(total[:2, 1], torch.tensor([2.0, 2.0]))
 
 
-def test_policy_gradient_matches_the_estimator_by_hand() -> None:
+@pytest.mark.parametrize("gradients", ["closed_form", "autograd"])
+def test_policy_gradient_matches_the_estimator_by_hand(gradients: str) -> None:
     torch.manual_seed(0)
     spaces = SpaceInfo(obs_dim=2, discrete=True, act_dim=2)
-    algo = Reinforce(ReinforceConfig(gamma=0.5, baseline="none", learning_rate=1e-9), spaces)
+    config = ReinforceConfig(gamma=0.5, baseline="none", learning_rate=1e-9, gradients=gradients)
+    algo = Reinforce(config, spaces)
     r = episodes()
     # expected gradient of the loss: −(1/5) Σ_valid G_t ∇log π(a_t|s_t)
     g = policy_weights(r, algo.config, None)
@@ -50,7 +56,7 @@ def test_policy_gradient_matches_the_estimator_by_hand() -> None:
     algo.policy_optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
     algo.update(r)
     for p, e in zip(algo.policy.parameters(), expected, strict=True):
-        assert_close(p.grad, e)
+        assert_close(algo.policy_flat.grad(p), e)
 
 
 def test_value_baseline_is_detached_from_the_policy_gradient() -> None:
@@ -86,3 +92,35 @@ def test_same_seed_gives_identical_parameters() -> None:
     for p, q in zip(a.algorithm.policy.parameters(), b.algorithm.policy.parameters(), strict=True):  # type: ignore[attr-defined]
         assert torch.equal(p, q)
     assert a.evaluation.returns == b.evaluation.returns  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"value_loss": "huber", "entropy_coef": 0.2, "normalize_advantages": True},
+        {"baseline": "mean", "weight": "total", "discount_weighting": True},
+    ],
+)
+def test_closed_form_update_equals_the_autograd_update(discrete: bool, overrides) -> None:  # type: ignore[no-untyped-def]
+    r = episodes()
+    if not discrete:
+        actions = torch.randn(3, 2, 2, generator=torch.Generator().manual_seed(0))
+        r = dataclasses.replace(r, actions=actions)
+    bounds = {} if discrete else {"low": -np.ones(2, np.float32), "high": np.ones(2, np.float32)}
+    spaces = SpaceInfo(obs_dim=2, discrete=discrete, act_dim=2, **bounds)
+    after, metrics = [], []
+    for gradients in ("autograd", "closed_form"):
+        torch.manual_seed(0)
+        algo = Reinforce(ReinforceConfig(gamma=0.9, gradients=gradients, **overrides), spaces)
+        metrics.append({k: v.item() for k, v in algo.update(r).items()})
+        after.append(
+            torch.cat(
+                [p.detach().flatten() for m in algo.modules().values() for p in m.parameters()]
+            )
+        )
+    assert_close(after[0], after[1], rtol=1e-4, atol=1e-6)
+    assert metrics[0].keys() == metrics[1].keys()
+    for key in metrics[0]:
+        assert metrics[1][key] == pytest.approx(metrics[0][key], rel=1e-5, abs=1e-6), key
