@@ -10,9 +10,9 @@ Two paths through the same weights:
 * torch (``forward``, ``log_prob_entropy``): autograd, for the losses of every algorithm;
 * NumPy (``MLP.numpy_forward``, the policies' ``sample``/``mode`` and ``score_forward`` /
   ``score_backward``, ``MLP.param_grads``): views of the weights, no autograd. Acting runs
-  here, and REINFORCE, A2C and PPO compute their gradients here in closed form (the chain rule written
-  out, tested against autograd). At these sizes a torch operation costs microseconds of
-  dispatch, several times its arithmetic.
+  here, and REINFORCE, A2C and PPO compute their gradients here in closed form (the chain
+  rule written out, tested against autograd). At these sizes a torch operation costs
+  microseconds of dispatch, several times its arithmetic.
 
 Shapes: B batch, O observation dims, A action dims (or the number of discrete actions).
 """
