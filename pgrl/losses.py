@@ -24,6 +24,7 @@ ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
 __all__ = [
     "entropy_bonus",
     "masked_mean",
+    "mean_weights",
     "policy_gradient_loss",
     "reinforce_loss",
     "soft_update_",
@@ -107,6 +108,18 @@ def value_loss(
     else:
         raise ValueError(f"value loss must be 'mse' or 'huber', got {kind!r}")
     return masked_mean(per_sample, mask)
+
+
+def mean_weights(mask: Tensor) -> np.ndarray:
+    """m_t / Σ m as a flat NumPy array: the weights that turn a sum into a mean over the real
+    transitions (the closed-form gradients' :func:`masked_mean`).
+
+    Example:
+        >>> mean_weights(torch.tensor([[1.0, 1.0], [1.0, 0.0]])).tolist()
+        [0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.0]
+    """
+    flat = mask.numpy().reshape(-1)
+    return flat / max(float(flat.sum()), 1.0)
 
 
 def value_loss_terms(

@@ -186,7 +186,33 @@ class ScoreForward(NamedTuple):
     cache: tuple[Any, ...]
 
 
-class CategoricalPolicy(nn.Module):
+class _ScorePolicy(nn.Module):
+    """What the closed-form gradients need from a policy: ``score_forward`` (log π(a|s), H
+    and a cache) and ``score_backward`` (the parameter gradient of −Σ_i [w_i log π(a_i|s_i)
+    + c_i H_i]), both on the NumPy path."""
+
+    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
+        raise NotImplementedError
+
+    def score_backward(
+        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
+    ) -> list[tuple[nn.Parameter, np.ndarray]]:
+        raise NotImplementedError
+
+    def score_grads(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        weight: np.ndarray,
+        entropy_weight: np.ndarray | None = None,
+    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
+        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
+        forward = self.score_forward(obs, action)
+        pairs = self.score_backward(forward, weight, entropy_weight)
+        return pairs, forward.log_prob, forward.entropy
+
+
+class CategoricalPolicy(_ScorePolicy):
     """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
@@ -252,20 +278,8 @@ class CategoricalPolicy(nn.Module):
             grad += (entropy_weight[:, None] * probs) * (log_probs + entropy[:, None])
         return self.logits.param_grads(saved, grad)
 
-    def score_grads(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        weight: np.ndarray,
-        entropy_weight: np.ndarray | None = None,
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
-        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
-        forward = self.score_forward(obs, action)
-        pairs = self.score_backward(forward, weight, entropy_weight)
-        return pairs, forward.log_prob, forward.entropy
 
-
-class GaussianPolicy(nn.Module):
+class GaussianPolicy(_ScorePolicy):
     """Diagonal Gaussian π(a|s) = N(μ(s), diag(σ²)) with a state-independent log σ.
 
     The log-probability is the sum over action dimensions (the joint density of the action
@@ -333,18 +347,6 @@ class GaussianPolicy(nn.Module):
             grad_log_std -= entropy_weight.sum()
         pairs = self.mean.param_grads(saved, grad_mean)
         return [*pairs, (self.log_std, grad_log_std)]
-
-    def score_grads(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        weight: np.ndarray,
-        entropy_weight: np.ndarray | None = None,
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
-        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
-        forward = self.score_forward(obs, action)
-        pairs = self.score_backward(forward, weight, entropy_weight)
-        return pairs, forward.log_prob, forward.entropy
 
 
 class SquashedGaussianPolicy(nn.Module):

@@ -28,6 +28,7 @@ from pgrl.losses import (
     ArrayT,
     entropy_bonus,
     masked_mean,
+    mean_weights,
     policy_gradient_loss,
     value_loss,
     value_loss_terms,
@@ -177,7 +178,7 @@ class A2C:
         )
         mask = rollout.mask.numpy().reshape(batch)
         adv_weight = self.advantages(target, value, mask)
-        weight = mask / max(float(mask.sum()), 1.0)  # m_t / n
+        weight = mean_weights(rollout.mask)  # m_t / n
         adv_weight *= weight
         entropy_weight = config.entropy_coef * weight if config.entropy_coef else None
         actions = rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:])

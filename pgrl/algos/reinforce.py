@@ -23,7 +23,14 @@ from torch import Tensor, nn
 from pgrl.algos.base import FlatParameters, clip_grad, make_adam
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import entropy_bonus, masked_mean, reinforce_loss, value_loss, value_loss_terms
+from pgrl.losses import (
+    entropy_bonus,
+    masked_mean,
+    mean_weights,
+    reinforce_loss,
+    value_loss,
+    value_loss_terms,
+)
 from pgrl.nets import CategoricalPolicy, GaussianPolicy, ValueNet
 from pgrl.returns import discount_powers, discounted_returns, episode_returns
 from pgrl.types import Rollout
@@ -171,9 +178,14 @@ class Reinforce:
         metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
         # 3. the baseline step: regress V(s_t) on G_t
         if self.value is not None:
+            batch = rollout.mask.numel()
+            obs_array = rollout.obs.numpy().reshape(batch, -1)
+            returns_array = returns.numpy().reshape(batch)
             for _ in range(config.value_epochs):
                 if config.gradients == "closed_form":
-                    critic_loss = self._closed_form_value_grads(rollout, returns)
+                    critic_loss = self._closed_form_value_grads(
+                        obs_array, returns_array, mean_weights(mask)
+                    )
                 else:
                     critic_loss = value_loss(
                         self.value(rollout.obs), returns, config.value_loss, mask
@@ -192,8 +204,7 @@ class Reinforce:
         """Set the policy's gradient of −Σ_t (m_t/n)[A_t log π(a_t|s_t) + c_H H_t] in closed
         form (the policy's ``score_grads``); return the policy loss and mean entropy."""
         batch = rollout.mask.numel()
-        weight = rollout.mask.numpy().reshape(batch)
-        weight = weight / max(float(weight.sum()), 1.0)  # m_t / n
+        weight = mean_weights(rollout.mask)  # m_t / n
         adv_weight = advantage.numpy().reshape(batch) * weight
         entropy_weight = self.config.entropy_coef * weight if self.config.entropy_coef else None
         pairs, log_prob, entropy = self.policy.score_grads(
@@ -208,17 +219,14 @@ class Reinforce:
             torch.tensor(float(np.dot(entropy, weight))),
         )
 
-    def _closed_form_value_grads(self, rollout: Rollout, returns: Tensor) -> Tensor:
-        """Set the critic's gradient of Σ_t (m_t/n) loss(V(s_t), G_t) in closed form; return
-        the loss."""
+    def _closed_form_value_grads(
+        self, obs: np.ndarray, returns: np.ndarray, weight: np.ndarray
+    ) -> Tensor:
+        """Set the critic's gradient of Σ_t w_t loss(V(s_t), G_t) in closed form (flat
+        arrays, w_t = m_t / n); return the loss."""
         assert self.value is not None
-        batch = rollout.mask.numel()
-        weight = rollout.mask.numpy().reshape(batch)
-        weight = weight / max(float(weight.sum()), 1.0)
-        value, saved = self.value.forward_saving(rollout.obs.numpy().reshape(batch, -1))
-        per_sample, slope = value_loss_terms(
-            value, returns.numpy().reshape(batch), self.config.value_loss
-        )
+        value, saved = self.value.forward_saving(obs)
+        per_sample, slope = value_loss_terms(value, returns, self.config.value_loss)
         self.value_flat.set_grads(self.value.param_grads(saved, weight * slope))
         return torch.tensor(float(np.dot(weight, per_sample)))
 
