@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+from pgrl.agent import Agent, load_agent
 from pgrl.algos import ALGORITHMS
 from pgrl.errors import PgrlError
-from pgrl.train import Agent, load_agent, resume, train
+from pgrl.train import resume, train
 
 load = load_agent
 

@@ -74,11 +74,11 @@ class ReplayBuffer:
             self.position = (p + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size: int) -> Batch:
-        """A minibatch of ``batch_size`` transitions drawn uniformly with replacement."""
+    def sample(self, minibatch_size: int) -> Batch:
+        """A minibatch of ``minibatch_size`` transitions drawn uniformly with replacement."""
         if self.size == 0:
             raise ConfigError("cannot sample from an empty replay buffer")
-        index = torch.randint(0, self.size, (batch_size,))
+        index = torch.randint(0, self.size, (minibatch_size,))
         return Batch(
             obs=self.obs[index],
             actions=self.actions[index],

@@ -81,7 +81,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def _knobs_help(algo: str) -> str:
     from pgrl.algos import get_spec
-    from pgrl.config import PRESETS, field_docs
+    from pgrl.config import field_docs, preset_envs
 
     spec = get_spec(algo)
     docs = field_docs(spec.config)
@@ -89,9 +89,11 @@ def _knobs_help(algo: str) -> str:
     for field in dataclasses.fields(spec.config):
         default = field.default
         lines.append(f"  {field.name:<22} {default!s:<14} {docs.get(field.name, '')}")
-    presets = [env for (a, env) in PRESETS if a == spec.name]
+    presets = preset_envs(spec.name)
     if presets:
-        lines.append(f"\npresets: {', '.join(presets)} (see pgrl/config.py for their sources)")
+        lines.append(
+            f"\npresets: {', '.join(presets)} (pgrl/presets/{spec.name}.yaml, with their sources)"
+        )
     return "\n".join(lines)
 
 
@@ -187,8 +189,8 @@ def cmd_eval(argv: Sequence[str]) -> int:
     p.add_argument("--video-episodes", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    from pgrl.agent import load_agent
     from pgrl.evaluate import deterministic, record_video
-    from pgrl.train import load_agent
 
     if args.episodes < 1:
         raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
@@ -240,13 +242,13 @@ def cmd_plot(argv: Sequence[str]) -> int:
 
 def cmd_list(argv: Sequence[str]) -> int:
     from pgrl.algos import ALGORITHMS
-    from pgrl.config import PRESETS
+    from pgrl.config import preset_envs
 
     for name, spec in ALGORITHMS.items():
         kinds = "/".join(
             k for k, ok in (("discrete", spec.discrete), ("continuous", spec.continuous)) if ok
         )
-        envs = ", ".join(env for (a, env) in PRESETS if a == name) or "-"
+        envs = ", ".join(preset_envs(name)) or "-"
         print(f"{name:<10} {kinds:<20} presets: {envs}\n{'':<10} {spec.summary}")
     return 0
 

@@ -95,6 +95,24 @@ class Collector:
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
 
+    def reseed(self, seed: int) -> None:
+        """Seed the action space (random warm-up actions) and reset every sub-environment.
+
+        A checkpoint boundary does this, so a resumed run continues as the uninterrupted one.
+        """
+        self.envs.action_space.seed(seed)
+        self.reset(seed=seed)
+
+    @property
+    def vector_steps(self) -> int:
+        """Vector steps taken, reset placeholders included (a checkpoint carries it)."""
+        return self._vector_steps
+
+    def restore_counts(self, env_steps: int, vector_steps: int) -> None:
+        """Continue counting from a checkpoint's ``env_steps`` and ``vector_steps``."""
+        self.env_steps = env_steps
+        self._vector_steps = vector_steps
+
     def random_actions(self) -> Tensor:
         """Uniform random actions from the action space (for warm-up), as a tensor."""
         sample = self.envs.action_space.sample()

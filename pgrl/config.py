@@ -3,14 +3,17 @@
 Each algorithm's configuration is a frozen dataclass at the top of its file in
 :mod:`pgrl.algos`. Every field has a docstring (the line under it) that the CLI shows in
 ``pgrl train ALGO --help``. This module validates values, applies ``--set name=value``
-overrides and YAML files (safe loading only), and holds the presets per
-(algorithm, environment), each with the source of its numbers.
+overrides and YAML files (safe loading only), and reads the presets per
+(algorithm, environment) from ``pgrl/presets/<algo>.yaml``, each with the source of its
+numbers and its step budget.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
+import importlib.resources
 import inspect
 import types
 import typing
@@ -122,21 +125,55 @@ def coerce(cls: type, name: str, value: Any) -> Any:
     return value
 
 
+# Fields renamed so that one name means one thing (STYLE.md, "One vocabulary"): old → new.
+# A config that still uses an old name stops with a message naming the new one.
+RENAMED_FIELDS: dict[str, str] = {
+    # DDPG/TD3/SAC: the transitions sampled from the replay buffer for one gradient step
+    "batch_size": "minibatch_size",
+    # REINFORCE: the step size of the V(s) baseline, as DDPG/TD3/SAC name their critic's
+    "value_learning_rate": "critic_learning_rate",
+}
+
+
+def _unknown_names(cls: type, unknown: list[str], names: set[str]) -> str:
+    """Why each of ``unknown`` is not a field of ``cls``: renamed, derived, or a likely typo.
+
+    Example:
+        >>> from pgrl.algos import DDPGConfig, PPOConfig
+        >>> _unknown_names(DDPGConfig, ["batch_size"], {"minibatch_size", "gamma"})
+        'DDPGConfig: batch_size was renamed to minibatch_size'
+        >>> _unknown_names(PPOConfig, ["batch_size"], {"minibatch_size", "num_envs"})
+        'PPOConfig: batch_size is derived (transitions per rollout: num_envs × rollout_steps), not a setting'
+    """
+    import difflib
+
+    notes, typos = [], []
+    for name in unknown:
+        attribute = inspect.getattr_static(cls, name, None)
+        if isinstance(attribute, property):  # e.g. PPO's batch_size = num_envs × rollout_steps
+            doc = (attribute.__doc__ or "").strip().splitlines()
+            what = f" ({doc[0][:1].lower()}{doc[0][1:].rstrip('.')})" if doc else ""
+            notes.append(f"{name} is derived{what}, not a setting")
+        elif RENAMED_FIELDS.get(name) in names:
+            notes.append(f"{name} was renamed to {RENAMED_FIELDS[name]}")
+        else:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            typos.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    parts = [f"{cls.__name__}: {'; '.join(notes)}"] if notes else []
+    if typos:
+        parts.append(
+            f"unknown hyperparameter(s) for {cls.__name__}: {', '.join(typos)}. "
+            f"Known: {', '.join(sorted(names))}"
+        )
+    return "; ".join(parts)
+
+
 def build_config(cls: type[C], overrides: Mapping[str, Any]) -> C:
     """``cls(**overrides)`` with unknown names and bad types reported as :class:`ConfigError`."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(overrides) - names)
     if unknown:
-        import difflib
-
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, sorted(names), n=1)
-            hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
-        raise ConfigError(
-            f"unknown hyperparameter(s) for {cls.__name__}: {', '.join(hints)}. "
-            f"Known: {', '.join(sorted(names))}"
-        )
+        raise ConfigError(_unknown_names(cls, unknown, names))
     values = {name: coerce(cls, name, value) for name, value in overrides.items()}
     try:
         return cls(**values)
@@ -171,162 +208,85 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-# Presets per (algorithm, environment). Each names the source of its numbers ("_source")
-# and its default budget in environment steps ("_steps"); other keys are config fields.
-PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("reinforce", "CartPole-v1"): {
-        "_source": "tuned here (seeds 0-2, 200k steps budget)",
-        "_steps": 200_000,
-        "num_envs": 8,
-        "learning_rate": 3e-3,
-        "gamma": 0.99,
-    },
-    ("a2c", "CartPole-v1"): {
-        "_source": "rl-baselines3-zoo a2c.yml CartPole-v1 (8 envs, 5-step rollouts, "
-        "ent_coef 0, n-step returns to the rollout end); Adam in place of RMSprop, "
-        "checked here on seeds 0-5 (all 500 at 125k steps)",
-        "_steps": 150_000,
-        "num_envs": 8,
-        "rollout_steps": 5,
-        "n_step": 5,
-        "gamma": 0.99,
-        "entropy_coef": 0.0,
-    },
-    ("ddpg", "Pendulum-v1"): {
-        "_source": "tuned here: 64x64 networks, batch 128, 1,000 random warm-up steps "
-        "(solves in ~6k steps); CleanRL/SB3 use larger networks",
-        "_steps": 20_000,
-        "hidden_sizes": (64, 64),
-        "batch_size": 128,
-        "learning_starts": 1000,
-        "gamma": 0.98,
-    },
-    # PPO. SB3 defaults the zoo leaves implicit are written out: batch 64, lr 3e-4, no value
-    # clipping, vf_coef 0.5 on the MSE (value_coef 1.0 on pgrl's ½ MSE), max_grad_norm 0.5.
-    ("ppo", "CartPole-v1"): {
-        "_source": "rl-baselines3-zoo ppo.yml CartPole-v1 (8 envs, n_steps 32, batch 256, "
-        "20 epochs, λ 0.8, γ 0.98, lr linear from 1e-3); clip range constant 0.2 where the zoo "
-        "anneals it. Checked here: seeds 0-2 all 500 at 100k steps",
-        "_steps": 100_000,
-        "num_envs": 8,
-        "rollout_steps": 32,
-        "minibatch_size": 256,
-        "update_epochs": 20,
-        "gae_lambda": 0.8,
-        "gamma": 0.98,
-        "entropy_coef": 0.0,
-        "learning_rate": 1e-3,
-        "lr_schedule": "linear",
-        "clip_eps": 0.2,
-        "clip_value": False,
-        "value_coef": 1.0,
-    },
-    ("ppo", "Acrobot-v1"): {
-        "_source": "rl-baselines3-zoo ppo.yml Acrobot-v1 (normalize, 16 envs, n_steps 256, "
-        "4 epochs, λ 0.94, γ 0.99, SB3 defaults otherwise); budget 200k steps here, not 1M. "
-        "Checked here: seeds 0-2 evaluate -81/-105/-90 at 200k",
-        "_steps": 200_000,
-        "num_envs": 16,
-        "rollout_steps": 256,
-        "minibatch_size": 64,
-        "update_epochs": 4,
-        "gae_lambda": 0.94,
-        "gamma": 0.99,
-        "entropy_coef": 0.0,
-        "learning_rate": 3e-4,
-        "lr_schedule": "constant",
-        "clip_value": False,
-        "value_coef": 1.0,
-        "normalize_obs": True,
-        "normalize_reward": True,
-    },
-    ("ppo", "Pendulum-v1"): {
-        "_source": "rl-baselines3-zoo ppo.yml Pendulum-v1 (4 envs, n_steps 1024, 10 epochs, "
-        "λ 0.95, γ 0.9, lr 1e-3, SB3 batch 64) without gSDE, which pgrl lacks. Checked here: "
-        "seeds 0-2 evaluate -198/-217/-227 at 100k (zoo with gSDE: -172 ± 104)",
-        "_steps": 100_000,
-        "num_envs": 4,
-        "rollout_steps": 1024,
-        "minibatch_size": 64,
-        "update_epochs": 10,
-        "gae_lambda": 0.95,
-        "gamma": 0.9,
-        "entropy_coef": 0.0,
-        "learning_rate": 1e-3,
-        "lr_schedule": "constant",
-        "clip_value": False,
-        "value_coef": 1.0,
-    },
-    # TD3 and SAC on Pendulum: DDPG's small-network recipe (the zoo's 20k-step budget with
-    # 64x64 networks instead of [400, 300] / [256, 256], which cost 3-5x more per update)
-    ("td3", "Pendulum-v1"): {
-        "_source": "tuned here: 64x64, batch 128, 1,000 warm-up steps, lr 1e-3, γ 0.98 "
-        "(rl-baselines3-zoo td3.yml: γ 0.98, lr 1e-3, noise 0.1, 20k steps); seeds 0-2 "
-        "evaluate -168/-178/-190 at 20k",
-        "_steps": 20_000,
-        "hidden_sizes": (64, 64),
-        "batch_size": 128,
-        "buffer_size": 200_000,
-        "learning_starts": 1000,
-        "gamma": 0.98,
-        "learning_rate": 1e-3,
-        "critic_learning_rate": 1e-3,
-    },
-    ("sac", "Pendulum-v1"): {
-        "_source": "tuned here: 64x64, batch 128, 1,000 warm-up steps, γ 0.98 "
-        "(rl-baselines3-zoo sac.yml: lr 1e-3, 20k steps); seeds 0-2 evaluate "
-        "-172/-180/-192 at 20k",
-        "_steps": 20_000,
-        "hidden_sizes": (64, 64),
-        "batch_size": 128,
-        "buffer_size": 200_000,
-        "learning_starts": 1000,
-        "gamma": 0.98,
-        "learning_rate": 1e-3,
-        "critic_learning_rate": 1e-3,
-        "alpha_learning_rate": 1e-3,
-    },
-    # MuJoCo (Gymnasium v5; the sources report v4/v3, see REFERENCES.md): CleanRL's defaults
-    ("td3", "HalfCheetah-v5"): {
-        "_source": "CleanRL td3_continuous_action.py (256x256, lr 3e-4, batch 256, 25k "
-        "warm-up, noise 0.1, smoothing 0.2 clipped at 0.5, delay 2); 9583 on v4 at 1M steps",
-        "_steps": 1_000_000,
-        "hidden_sizes": (256, 256),
-        "learning_starts": 25_000,
-    },
-    ("td3", "Hopper-v5"): {
-        "_source": "CleanRL td3_continuous_action.py, as for HalfCheetah; 3135 on v4 at 1M",
-        "_steps": 1_000_000,
-        "hidden_sizes": (256, 256),
-        "learning_starts": 25_000,
-    },
-    ("sac", "HalfCheetah-v5"): {
-        "_source": "CleanRL sac_continuous_action.py (256x256, policy lr 3e-4, critic and "
-        "α lr 1e-3, batch 256, 5k warm-up, automatic α); 9635 on v4 at 1M steps. CleanRL "
-        "also delays the policy by 2 (with 2 steps each time); pgrl updates it every step",
-        "_steps": 1_000_000,
-        "hidden_sizes": (256, 256),
-        "learning_starts": 5_000,
-    },
-    ("sac", "Hopper-v5"): {
-        "_source": "CleanRL sac_continuous_action.py, as for HalfCheetah; 2310 on v4 at 1M",
-        "_steps": 1_000_000,
-        "hidden_sizes": (256, 256),
-        "learning_starts": 5_000,
-    },
-}
+PRESET_PACKAGE_DIR = "presets"
+"""Folder inside the ``pgrl`` package holding one ``<algo>.yaml`` of presets per algorithm."""
+
+
+@functools.cache
+def _presets(algo: str) -> dict[str, dict[str, Any]]:
+    """The presets of one algorithm, read once from ``pgrl/presets/<algo>.yaml``.
+
+    The file maps environment ids to entries. An entry names the source of its numbers
+    (``_source``) and its default budget in environment steps (``_steps``); its other keys
+    are fields of the algorithm's config, coerced to the field types (lists become tuples).
+    An algorithm without a file has no presets.
+    """
+    from pgrl.algos import ALGORITHMS  # here: the algorithms import this module
+
+    spec = ALGORITHMS.get(algo)
+    if spec is None:
+        return {}
+    resource = importlib.resources.files("pgrl") / PRESET_PACKAGE_DIR / f"{algo}.yaml"
+    if not resource.is_file():
+        return {}
+    where = f"pgrl/{PRESET_PACKAGE_DIR}/{algo}.yaml"
+    try:
+        data = yaml.safe_load(resource.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"preset file {where} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"preset file {where} must map environment ids to mappings")
+    names = {f.name for f in dataclasses.fields(spec.config)}
+    presets: dict[str, dict[str, Any]] = {}
+    for env_id, entry in data.items():
+        fields = {str(k): v for k, v in entry.items() if not str(k).startswith("_")}
+        unknown = sorted(set(fields) - names)
+        if unknown:
+            raise ConfigError(
+                f"preset file {where}, {env_id}: {_unknown_names(spec.config, unknown, names)}"
+            )
+        presets[str(env_id)] = {
+            **{str(k): v for k, v in entry.items() if str(k).startswith("_")},
+            **{k: coerce(spec.config, k, v) for k, v in fields.items()},
+        }
+    return presets
+
+
+def preset_envs(algo: str) -> list[str]:
+    """The environment ids that have a preset for ``algo``, in file order.
+
+    Example:
+        >>> preset_envs("ppo")
+        ['CartPole-v1', 'Acrobot-v1', 'Pendulum-v1']
+    """
+    return list(_presets(algo))
 
 
 def preset(algo: str, env_id: str) -> dict[str, Any]:
-    """The preset for (algo, env_id) without its ``_source`` key; empty when none exists."""
-    return {k: v for k, v in PRESETS.get((algo, env_id), {}).items() if not k.startswith("_")}
+    """The preset for (algo, env_id) without its ``_source`` key; empty when none exists.
+
+    Example:
+        >>> preset("ddpg", "Pendulum-v1")["hidden_sizes"]
+        (64, 64)
+        >>> preset("ddpg", "CartPole-v1")
+        {}
+    """
+    return {k: v for k, v in _presets(algo).get(env_id, {}).items() if not k.startswith("_")}
 
 
 def preset_source(algo: str, env_id: str) -> str | None:
     """Where the preset's numbers come from (None when there is no preset)."""
-    return PRESETS.get((algo, env_id), {}).get("_source")
+    source = _presets(algo).get(env_id, {}).get("_source")
+    return None if source is None else str(source)
 
 
 def preset_steps(algo: str, env_id: str, default: int = 100_000) -> int:
-    """The preset's default training budget in environment steps."""
-    return int(PRESETS.get((algo, env_id), {}).get("_steps", default))
+    """The preset's default training budget in environment steps.
+
+    Example:
+        >>> preset_steps("sac", "Pendulum-v1"), preset_steps("sac", "CartPole-v1")
+        (20000, 100000)
+    """
+    return int(_presets(algo).get(env_id, {}).get("_steps", default))

@@ -12,31 +12,26 @@ mean over real transitions.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ArrayT = TypeVar("ArrayT", Tensor, np.ndarray)
-
 __all__ = [
     "entropy_bonus",
     "masked_mean",
-    "mean_weights",
+    "normalize_advantages",
     "policy_gradient_loss",
     "reinforce_loss",
     "soft_update_",
+    "twin_value_loss",
     "value_loss",
-    "value_loss_terms",
 ]
 
 
-def masked_mean(x: ArrayT, mask: ArrayT | None = None) -> ArrayT:
+def masked_mean(x: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean of ``x`` over the entries where ``mask`` is 1 (all entries when mask is None).
-
-    Works on tensors and NumPy arrays alike.
 
     Example:
         >>> masked_mean(torch.tensor([1.0, 2.0, 9.0]), torch.tensor([1.0, 1.0, 0.0])).item()
@@ -110,37 +105,36 @@ def value_loss(
     return masked_mean(per_sample, mask)
 
 
-def mean_weights(mask: Tensor) -> np.ndarray:
-    """m_t / Σ m as a flat NumPy array: the weights that turn a sum into a mean over the real
-    transitions (the closed-form gradients' :func:`masked_mean`).
+def normalize_advantages(advantage: Tensor, mask: Tensor | None = None) -> Tensor:
+    """(A − mean A) / (std A + 1e-8) over the real transitions: zero mean, unit scale.
+
+    The population std (divide by n), over the entries where ``mask`` is 1; placeholders
+    keep a finite value and are masked out by the loss. A variance trick of OpenAI
+    Baselines, not in the article or the papers' estimators (it rescales the step size per
+    batch).
 
     Example:
-        >>> mean_weights(torch.tensor([[1.0, 1.0], [1.0, 0.0]])).tolist()
-        [0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 0.0]
+        >>> normalize_advantages(torch.tensor([1.0, 3.0])).tolist()
+        [-1.0, 1.0]
     """
-    flat = mask.numpy().reshape(-1)
-    return flat / max(float(flat.sum()), 1.0)
+    mean = masked_mean(advantage, mask)
+    std = masked_mean((advantage - mean) ** 2, mask).sqrt()
+    return (advantage - mean) / (std + 1e-8)
 
 
-def value_loss_terms(
-    value: np.ndarray, target: np.ndarray, kind: Literal["mse", "huber"] = "mse"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample, the critic loss of :func:`value_loss` and its derivative ∂/∂V, on arrays.
+def twin_value_loss(
+    q1: Tensor, q2: Tensor, target: Tensor, kind: Literal["mse", "huber"] = "mse"
+) -> Tensor:
+    """Both critics of a twin pair regress on the same target y: loss(Q_1, y) + loss(Q_2, y).
 
-    MSE: ½ (y − V)² and V − y.  Huber (δ = 1): ½ (y − V)² and V − y where |y − V| ≤ 1,
-    |y − V| − ½ and sign(V − y) beyond. For the closed-form gradients of A2C and REINFORCE.
+    TD3 and SAC (Fujimoto et al. 2018, Haarnoja et al. 2018b): each critic has its own
+    gradient; the sum lets one backward pass compute both.
 
     Example:
-        >>> loss, slope = value_loss_terms(np.zeros(2), np.array([0.5, 3.0]), "huber")
-        >>> loss.tolist(), slope.tolist()
-        ([0.125, 2.5], [-0.5, -1.0])
+        >>> twin_value_loss(torch.tensor([0.0]), torch.tensor([2.0]), torch.tensor([1.0])).item()
+        1.0
     """
-    error = value - target
-    if kind == "mse":
-        return 0.5 * error * error, error
-    distance = np.abs(error)
-    loss = np.where(distance <= 1.0, 0.5 * error * error, distance - 0.5)
-    return loss, error.clip(-1.0, 1.0)
+    return value_loss(q1, target, kind) + value_loss(q2, target, kind)
 
 
 def entropy_bonus(entropy: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -154,5 +148,9 @@ def soft_update_(target: nn.Module, source: nn.Module, tau: float) -> None:
 
     Reference: Lillicrap et al. (2016), algorithm 1.
     """
-    for target_param, param in zip(target.parameters(), source.parameters(), strict=True):
-        target_param.lerp_(param, tau)
+    targets: list[Tensor] = list(target.parameters())
+    sources: list[Tensor] = list(source.parameters())
+    if len(targets) != len(sources):
+        raise ValueError("soft_update_: target and source have different parameters")
+    # one foreach call instead of a Python loop over the parameters
+    torch._foreach_lerp_(targets, sources, tau)

@@ -1,27 +1,29 @@
-"""Networks: the MLP builder, policies and critics.
+"""Networks: the MLP, policies and critics, and the gradient step on their parameters.
 
 "Policy" means only the network that maps an observation to an action or an action
-distribution. Log-probabilities for autograd use plain tensor operations
-(``log_softmax(...).gather``) instead of ``torch.distributions`` objects, whose construction
-and validation cost tens of microseconds per call.
+distribution. Log-probabilities use plain tensor operations (``log_softmax(...).gather``)
+instead of ``torch.distributions`` objects, whose construction and validation cost tens of
+microseconds per call.
 
-Two paths through the same weights:
+Every loss in pgrl is a torch function and every gradient is autograd's: the networks here
+are plain ``nn.Module``s. What makes small networks fast on the CPU, where each torch
+operation costs microseconds of dispatch, is underneath the losses and general:
 
-* torch (``forward``, ``log_prob_entropy``): autograd, for the losses of every algorithm;
-* NumPy (``MLP.numpy_forward``, the policies' ``sample``/``mode`` and ``score_forward`` /
-  ``score_backward``, ``MLP.param_grads``): views of the weights, no autograd. Acting runs
-  here, and REINFORCE, A2C and PPO compute their gradients here in closed form (the chain
-  rule written out, tested against autograd). At these sizes a torch operation costs
-  microseconds of dispatch, several times its arithmetic.
+* :class:`MLP` calls the functional ops directly (no per-layer ``Module.__call__``);
+* :class:`FlatAdam` keeps the parameters of a set of networks in one flat tensor whose
+  gradient buffer the parameters' ``.grad`` are views of: autograd accumulates every
+  parameter's gradient into it, and Adam and gradient clipping run on one tensor;
+* :func:`frozen` turns a critic's ``requires_grad`` off while an actor's loss goes through
+  it, so autograd skips the critic's weight gradients altogether.
 
 Shapes: B batch, O observation dims, A action dims (or the number of discrete actions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,125 +33,50 @@ from torch import Tensor, nn
 __all__ = [
     "CategoricalPolicy",
     "DeterministicActor",
+    "FlatAdam",
     "GaussianPolicy",
     "QNet",
     "SquashedGaussianPolicy",
     "TwinQ",
     "ValueNet",
+    "frozen",
+    "make_policy",
     "mlp",
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# activations whose functional form MLP calls directly (exact types: a subclass may change
+# the math)
+_ACTIVATIONS: dict[type, Callable[[Tensor], Tensor]] = {nn.Tanh: torch.tanh, nn.ReLU: torch.relu}
 
 
 class MLP(nn.Sequential):
     """``nn.Sequential`` whose forward calls the functional ops directly.
 
     Same parameters and state-dict keys as ``nn.Sequential``; skipping each layer's
-    ``Module.__call__`` (hook checks) saves several microseconds per layer. Stacks of
-    Linear, Tanh and ReLU layers also run on the NumPy path (:meth:`numpy_forward`,
-    :meth:`param_grads`).
+    ``Module.__call__`` (hook checks) saves microseconds per layer. Any other layer type
+    runs through its own module call; a layer with hooks too, so that they fire.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self:
-            if isinstance(layer, nn.Linear):
-                x = F.linear(x, layer.weight, layer.bias)
-            elif isinstance(layer, nn.Tanh):
-                x = torch.tanh(x)
-            elif isinstance(layer, nn.ReLU):
-                x = torch.relu(x)
+            kind = type(layer)
+            hooked = (
+                layer._forward_hooks
+                or layer._forward_pre_hooks
+                or layer._backward_hooks
+                or layer._backward_pre_hooks
+            )
+            if hooked:
+                x = layer(x)
+            elif kind is nn.Linear:
+                x = F.linear(x, layer.weight, layer.bias)  # type: ignore[arg-type]
+            elif kind in _ACTIVATIONS:
+                x = _ACTIVATIONS[kind](x)
             else:
                 x = layer(x)
         return x
-
-    def numpy_layers(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """The layers as ``(kind, W, b)`` with W and b NumPy views of the parameters.
-
-        Views share memory with the parameters, which optimizers and ``load_state_dict``
-        update in place; the list is rebuilt when a parameter's storage changes (``.to``,
-        assigning ``.data``) or layers are added.
-        """
-        cache = self.__dict__.get("_numpy_cache")
-        if cache is not None:
-            size, params, pointers, layers = cache
-            if size == len(self) and [p.data_ptr() for p in params] == pointers:
-                return layers
-        layers, params = [], []
-        empty = np.empty(0, dtype=np.float32)
-        for layer in self:
-            if isinstance(layer, nn.Linear):
-                params += [layer.weight, layer.bias]
-                w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
-                layers.append(("linear", w, b))
-            elif isinstance(layer, (nn.Tanh, nn.ReLU)):
-                layers.append((type(layer).__name__.lower(), empty, empty))
-            else:
-                raise TypeError(f"the NumPy path supports Linear, Tanh and ReLU, not {layer}")
-        self.__dict__["_numpy_cache"] = (len(self), params, [p.data_ptr() for p in params], layers)
-        return layers
-
-    def numpy_forward(self, x: np.ndarray, saved: list[np.ndarray] | None = None) -> np.ndarray:
-        """The forward pass on NumPy views of the weights, without autograd.
-
-        At the sizes of on-policy control (a few to a hundred rows, 64 units) each torch
-        operation costs 2 to 5 µs of dispatch, more than its arithmetic; NumPy's cost 1 to
-        2 µs (and ``torch.tanh`` runs at about 3 ns per element on the CPU builds measured,
-        against NumPy's vectorised 0.4). Acting and the closed-form gradients of the on-policy
-        algorithms use this path; training with autograd uses :meth:`forward`. ``saved``, when given, receives
-        the input and every layer's output (what :meth:`param_grads` needs).
-        """
-        if saved is not None:
-            saved.append(x)
-        for kind, w, b in self.numpy_layers():
-            if kind == "linear":
-                x = x @ w.T
-                x += b
-            elif kind == "tanh":
-                x = np.tanh(x)
-            else:
-                x = np.maximum(x, 0.0)
-            if saved is not None:
-                saved.append(x)
-        return x
-
-    def forward_saving(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The output for a flat batch ``(B, in)``, and what :meth:`param_grads` needs."""
-        saved: list[np.ndarray] = []
-        return self.numpy_forward(x, saved), saved
-
-    def param_grads(
-        self, saved: list[np.ndarray], grad_out: np.ndarray
-    ) -> list[tuple[nn.Parameter, np.ndarray]]:
-        """(parameter, ∂L/∂parameter) pairs, given ∂L/∂output ``(B, out)``, by the chain rule.
-
-        ``saved`` comes from :meth:`forward_saving` (its first B rows may be sliced off a
-        larger batch). Layer by layer, from the last:
-
-            y = x Wᵀ + b:   ∂L/∂W = (∂L/∂y)ᵀ x,   ∂L/∂b = Σ_rows ∂L/∂y,   ∂L/∂x = (∂L/∂y) W
-            h = tanh(z):    ∂L/∂z = ∂L/∂h ⊙ (1 − h²)
-            h = relu(z):    ∂L/∂z = ∂L/∂h ⊙ [h > 0]
-
-        On CPU with small networks this is several times cheaper than ``loss.backward()``,
-        whose per-operation bookkeeping dominates at this size; tests check it against
-        autograd.
-        """
-        grads: list[np.ndarray] = []  # in reverse parameter order: b, W of the last layer first
-        grad = grad_out
-        layers = self.numpy_layers()
-        for i in range(len(layers) - 1, -1, -1):
-            kind, w, _ = layers[i]
-            out = saved[i + 1]
-            if kind == "linear":
-                grads += [grad.sum(0), grad.T @ saved[i]]
-                if i > 0:
-                    grad = grad @ w
-            elif kind == "tanh":
-                grad = grad * (1.0 - out * out)
-            else:
-                grad = grad * (out > 0)
-        params = self.__dict__["_numpy_cache"][1]
-        return list(zip(params, reversed(grads), strict=True))
 
 
 def mlp(
@@ -177,42 +104,114 @@ def mlp(
     return MLP(*layers)
 
 
-class ScoreForward(NamedTuple):
-    """A policy's forward pass on the NumPy path: log π(a|s), H[π(·|s)] ``(B,)`` and what
-    its ``score_backward`` needs."""
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Inside the block, ``module``'s parameters take no gradient (restored afterwards).
 
-    log_prob: np.ndarray
-    entropy: np.ndarray
-    cache: tuple[Any, ...]
+    DDPG, TD3 and SAC freeze the critic while the actor ascends Q(s, μ(s)): the gradient
+    flows through the critic to the action, and autograd does not compute the critic's
+    weight gradients at all.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
-class _ScorePolicy(nn.Module):
-    """What the closed-form gradients need from a policy: ``score_forward`` (log π(a|s), H
-    and a cache) and ``score_backward`` (the parameter gradient of −Σ_i [w_i log π(a_i|s_i)
-    + c_i H_i]), both on the NumPy path."""
+class FlatAdam:
+    """Adam on the parameters of some networks, kept end to end in one flat tensor.
 
-    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
-        raise NotImplementedError
+    Each parameter becomes a view of ``flat`` (same names, shapes and values: state dicts and
+    checkpoints are unchanged), and from the first :meth:`step` its ``.grad`` a view of
+    ``flat.grad``, into which autograd accumulates. Adam (fused kernel, eps 1e-5 as in OpenAI Baselines) and gradient
+    clipping then handle one tensor instead of one per layer; on CPU with small networks
+    their per-tensor overhead is most of their cost (A2C's twelve tensors: 74 µs per fused
+    Adam step, against 34 µs for one flat tensor).
 
-    def score_backward(
-        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
-    ) -> list[tuple[nn.Parameter, np.ndarray]]:
-        raise NotImplementedError
+    A gradient that does not land in its view (code that set ``.grad`` to None or to a
+    new tensor) is copied in before the step, so every parameter always steps on its own
+    autograd gradient.
+    """
 
-    def score_grads(
+    def __init__(
         self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        weight: np.ndarray,
-        entropy_weight: np.ndarray | None = None,
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray, np.ndarray]:
-        """:meth:`score_forward` then :meth:`score_backward`: the pairs, log π(a|s) and H."""
-        forward = self.score_forward(obs, action)
-        pairs = self.score_backward(forward, weight, entropy_weight)
-        return pairs, forward.log_prob, forward.entropy
+        modules: Sequence[nn.Module],
+        learning_rate: float,
+        max_grad_norm: float | None = None,
+    ) -> None:
+        self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        self.max_grad_norm = max_grad_norm
+        self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
+        self.flat.grad = torch.zeros_like(self.flat)
+        self._grad_views: list[Tensor] = []
+        offset = 0
+        for p in self.params:
+            n = p.numel()
+            p.data = self.flat.data[offset : offset + n].view_as(p)
+            self._grad_views.append(self.flat.grad[offset : offset + n].view_as(p))
+            offset += n
+        self.optimizer = torch.optim.Adam([self.flat], lr=learning_rate, eps=1e-5, fused=True)
+
+    def zero_grad(self) -> None:
+        """Zero ``flat.grad`` and point every parameter's ``.grad`` at its view of it."""
+        assert self.flat.grad is not None
+        self.flat.grad.zero_()
+        for p, view in zip(self.params, self._grad_views, strict=True):
+            if p.grad is not view:
+                p.grad = view
+
+    def _gather(self) -> None:
+        for p, view in zip(self.params, self._grad_views, strict=True):
+            grad = p.grad
+            if grad is not view:
+                if grad is None:
+                    view.zero_()
+                else:
+                    view.copy_(grad)
+                p.grad = view
+
+    def step(self, loss: Tensor) -> Tensor | None:
+        """One Adam step down ``loss``: backward, clip the global norm, update.
+
+        Returns the gradient norm before clipping when ``max_grad_norm`` is set.
+        """
+        self.zero_grad()
+        loss.backward()
+        self._gather()
+        norm = None
+        if self.max_grad_norm is not None:
+            # the rule of torch.nn.utils.clip_grad_norm_ (scale by min(1, c / (‖g‖ + 1e-6))),
+            # on one tensor: four operations instead of its generic per-tensor grouping
+            grad = self.flat.grad
+            assert grad is not None
+            norm = torch.linalg.vector_norm(grad)
+            grad.mul_((self.max_grad_norm / (norm + 1e-6)).clamp_(max=1.0))
+        self.optimizer.step()
+        return norm
 
 
-class CategoricalPolicy(_ScorePolicy):
+def _gumbel_like(logits: Tensor) -> Tensor:
+    """g ~ Gumbel(0, 1) i.i.d., shaped like ``logits``: NumPy's generator on the CPU (which a
+    run seeds and checkpoints like torch's), torch's on other devices."""
+    if logits.device.type == "cpu":
+        return torch.from_numpy(np.random.gumbel(size=logits.shape))
+    return -torch.empty_like(logits).exponential_().log()
+
+
+def _normal_like(mean: Tensor) -> Tensor:
+    """ε ~ N(0, I) shaped like ``mean``, from the same generators as :func:`_gumbel_like`."""
+    if mean.device.type == "cpu":
+        return torch.from_numpy(np.random.standard_normal(mean.shape).astype(np.float32)).to(
+            mean.dtype
+        )
+    return torch.randn_like(mean)
+
+
+class CategoricalPolicy(nn.Module):
     """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
@@ -229,57 +228,24 @@ class CategoricalPolicy(_ScorePolicy):
 
         argmax_k (logits_k + g_k) with g_k ~ Gumbel(0, 1) i.i.d. is distributed exactly as
         softmax(logits): three array operations, against a dozen for ``torch.multinomial``
-        or inverting the CDF. Actions carry no gradient, so this runs on the NumPy path
-        (:meth:`MLP.numpy_forward`); g comes from NumPy's global generator, which a run
-        seeds and checkpoints like torch's.
+        or inverting the CDF. (The loop acts under ``torch.inference_mode``.)
         """
-        logits = self.logits.numpy_forward(obs.detach().numpy())
-        noise = np.random.gumbel(size=logits.shape)
-        return torch.from_numpy((logits + noise).argmax(-1))
+        logits = self.logits(obs)
+        return (logits + _gumbel_like(logits)).argmax(-1)
 
     def mode(self, obs: Tensor) -> Tensor:
         """The most likely action ``(B,)``, for deterministic evaluation."""
-        return torch.from_numpy(self.logits.numpy_forward(obs.detach().numpy()).argmax(-1))
+        return self.logits(obs).argmax(-1)
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """log π(a|s) ``(B,)`` and the entropy H[π(·|s)] ``(B,)``."""
-        log_probs = F.log_softmax(self.logits(obs), dim=-1)
+        log_probs = F.log_softmax(self(obs), dim=-1)
         log_prob = log_probs.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
         entropy = -(log_probs.exp() * log_probs).sum(-1)
         return log_prob, entropy
 
-    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
-        """log π(a|s) and H[π(·|s)] of a flat NumPy batch, keeping what
-        :meth:`score_backward` needs (the NumPy path of :meth:`MLP.numpy_forward`)."""
-        logits, saved = self.logits.forward_saving(obs)
-        shifted = logits - logits.max(-1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(-1, keepdims=True)
-        probs = exp / total
-        log_probs = shifted - np.log(total)
-        rows = np.arange(len(obs))
-        entropy = -(probs * log_probs).sum(-1)
-        cache = (saved, probs, log_probs, rows, action, entropy)
-        return ScoreForward(log_probs[rows, action], entropy, cache)
 
-    def score_backward(
-        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
-    ) -> list[tuple[nn.Parameter, np.ndarray]]:
-        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
-
-        With π = softmax(logits):  ∂log π(a|s)/∂logits = onehot(a) − π  and
-        ∂H/∂logits = −π ⊙ (log π + H). ``weight`` and ``entropy_weight`` are ``(B,)``.
-        Returns (parameter, gradient) pairs.
-        """
-        saved, probs, log_probs, rows, action, entropy = forward.cache
-        grad = probs * weight[:, None]  # −w (onehot(a) − π), in two steps
-        grad[rows, action] -= weight
-        if entropy_weight is not None:  # −c ∂H/∂logits
-            grad += (entropy_weight[:, None] * probs) * (log_probs + entropy[:, None])
-        return self.logits.param_grads(saved, grad)
-
-
-class GaussianPolicy(_ScorePolicy):
+class GaussianPolicy(nn.Module):
     """Diagonal Gaussian π(a|s) = N(μ(s), diag(σ²)) with a state-independent log σ.
 
     The log-probability is the sum over action dimensions (the joint density of the action
@@ -303,50 +269,35 @@ class GaussianPolicy(_ScorePolicy):
         return self.mean(obs)
 
     def sample(self, obs: Tensor) -> Tensor:
-        """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, on the NumPy path (NumPy's generator)."""
-        mean = self.mean.numpy_forward(obs.detach().numpy())
-        noise = np.random.standard_normal(mean.shape).astype(mean.dtype)
-        return torch.from_numpy(mean + np.exp(self.log_std.detach().numpy()) * noise)
+        """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, with no gradient."""
+        mean = self.mean(obs).detach()
+        return mean + self.log_std.detach().exp() * _normal_like(mean)
 
     def mode(self, obs: Tensor) -> Tensor:
         """μ(s), for deterministic evaluation."""
-        return torch.from_numpy(self.mean.numpy_forward(obs.detach().numpy()))
+        return self.mean(obs).detach()
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """log π(a|s) = Σ_i [−(a_i − μ_i)² / (2σ_i²) − log σ_i − ½ log 2π], and H, both ``(B,)``."""
-        mean = self.mean(obs)
+        mean = self(obs)
         log_std = self.log_std.expand_as(mean)
         z = (action - mean) / log_std.exp()
         log_prob = (-0.5 * z.pow(2) - log_std - _LOG_SQRT_2PI).sum(-1)
         entropy = (log_std + 0.5 + _LOG_SQRT_2PI).sum(-1)
         return log_prob, entropy
 
-    def score_forward(self, obs: np.ndarray, action: np.ndarray) -> ScoreForward:
-        """log π(a|s) and H of a flat NumPy batch, keeping what :meth:`score_backward` needs."""
-        mean, saved = self.mean.forward_saving(obs)
-        log_std = self.log_std.detach().numpy()
-        std = np.exp(log_std)
-        z = (action - mean) / std
-        log_prob = (-0.5 * z * z - log_std - _LOG_SQRT_2PI).sum(-1)
-        entropy = np.full(len(obs), (log_std + 0.5 + _LOG_SQRT_2PI).sum(), dtype=mean.dtype)
-        return ScoreForward(log_prob, entropy, (saved, z, std))
 
-    def score_backward(
-        self, forward: ScoreForward, weight: np.ndarray, entropy_weight: np.ndarray | None
-    ) -> list[tuple[nn.Parameter, np.ndarray]]:
-        """Closed-form gradient of −Σ_i [w_i log π(a_i|s_i) + c_i H[π(·|s_i)]].
-
-        With z = (a − μ)/σ:  ∂log π/∂μ = z/σ,  ∂log π/∂log σ = z² − 1  and  ∂H/∂log σ = 1.
-        Returns (parameter, gradient) pairs.
-        """
-        saved, z, std = forward.cache
-        w = weight[:, None]
-        grad_mean = -w * z / std
-        grad_log_std = -(w * (z * z - 1.0)).sum(0)
-        if entropy_weight is not None:
-            grad_log_std -= entropy_weight.sum()
-        pairs = self.mean.param_grads(saved, grad_mean)
-        return [*pairs, (self.log_std, grad_log_std)]
+def make_policy(
+    obs_dim: int,
+    act_dim: int,
+    discrete: bool,
+    hidden: Sequence[int] = (64, 64),
+    log_std_init: float = 0.0,
+) -> CategoricalPolicy | GaussianPolicy:
+    """A categorical policy for Discrete actions, a diagonal Gaussian for Box actions."""
+    if discrete:
+        return CategoricalPolicy(obs_dim, act_dim, hidden)
+    return GaussianPolicy(obs_dim, act_dim, hidden, log_std_init)
 
 
 class SquashedGaussianPolicy(nn.Module):
@@ -394,9 +345,11 @@ class SquashedGaussianPolicy(nn.Module):
         log_prob = gauss_log_prob - log_det - torch.log(self.scale).sum()
         return squashed * self.scale + self.shift, log_prob
 
+    @torch.no_grad()
     def sample(self, obs: Tensor) -> Tensor:
         return self.rsample(obs)[0]
 
+    @torch.no_grad()
     def mode(self, obs: Tensor) -> Tensor:
         mean, _ = self._mean_log_std(obs)
         return torch.tanh(mean) * self.scale + self.shift
@@ -434,17 +387,6 @@ class ValueNet(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.net(obs).squeeze(-1)
-
-    def forward_saving(self, obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """V(s) ``(B,)`` of a flat NumPy batch, and what :meth:`param_grads` needs."""
-        value, saved = self.net.forward_saving(obs)
-        return value[:, 0], saved
-
-    def param_grads(
-        self, saved: list[np.ndarray], grad_value: np.ndarray
-    ) -> list[tuple[nn.Parameter, np.ndarray]]:
-        """(parameter, ∂L/∂parameter) pairs, given ∂L/∂V ``(B,)`` (see :meth:`MLP.param_grads`)."""
-        return self.net.param_grads(saved, grad_value[:, None])
 
 
 class QNet(nn.Module):

@@ -323,16 +323,3 @@ def _gae(
     carry = 1.0 - (terminated | truncated).astype(rewards.dtype)
     advantages = _reverse_scan(delta, gamma * gae_lambda * carry)
     return advantages, advantages + values
-
-
-def lambda_returns(
-    rewards: Tensor,
-    values: Tensor,
-    next_values: Tensor,
-    terminated: Tensor,
-    truncated: Tensor,
-    gamma: float,
-    gae_lambda: float,
-) -> Tensor:
-    """The λ-return G_t^λ = A_t^GAE + V(s_t): the target that GAE's critic regresses on."""
-    return gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda)[1]

@@ -29,11 +29,6 @@ class Rollout:
     truncated: Tensor
     mask: Tensor
 
-    @property
-    def num_transitions(self) -> int:
-        """Number of real transitions (mask == 1)."""
-        return int(self.mask.sum().item())
-
 
 @dataclass(frozen=True)
 class Batch:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
+from torch import nn
 from torch.distributions import Categorical, Normal
 from torch.testing import assert_close
 
-from pgrl.nets import CategoricalPolicy, DeterministicActor, GaussianPolicy, QNet, ValueNet, mlp
+from pgrl.nets import (
+    CategoricalPolicy,
+    DeterministicActor,
+    FlatAdam,
+    GaussianPolicy,
+    QNet,
+    ValueNet,
+    mlp,
+)
 
 
 def test_mlp_shapes_and_orthogonal_init() -> None:
@@ -77,79 +87,83 @@ def test_critic_shapes() -> None:
     assert QNet(4, 2, (8,))(torch.zeros(7, 4), torch.zeros(7, 2)).shape == (7,)
 
 
-# --- the NumPy path and the closed-form gradients --------------------------------------
+# --- MLP and FlatAdam -------------------------------------------------------------------------
 
 
-def test_numpy_forward_matches_the_torch_forward() -> None:
+def test_mlp_computes_what_nn_sequential_computes() -> None:
     torch.manual_seed(0)
-    for activation in (torch.nn.Tanh, torch.nn.ReLU):
+    for activation in (nn.Tanh, nn.ReLU):
         net = mlp([3, 16, 8, 2], activation, output_gain=1.0)
-        x = torch.randn(7, 3)
-        assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
+        x = torch.randn(4, 7, 3)
+        assert_close(net(x), nn.Sequential.forward(net, x))
 
 
-def test_numpy_views_follow_in_place_updates_and_new_storage() -> None:
-    torch.manual_seed(0)
-    net = mlp([3, 4, 2], output_gain=1.0)
+def test_mlp_layer_hooks_still_fire() -> None:
+    net = mlp([3, 4, 2])
+    net[1].register_forward_hook(lambda module, inputs, output: output * 0.0)
     x = torch.randn(5, 3)
-    net.numpy_forward(x.numpy())  # builds the cached views
-    with torch.no_grad():  # in place, as optimizers and load_state_dict write
-        net[0].weight.add_(1.0)
-    assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
-    net[0].weight.data = torch.randn(4, 3)  # new storage: the views are rebuilt
-    assert_close(torch.from_numpy(net.numpy_forward(x.numpy())), net(x))
+    assert_close(net(x), net[2](torch.zeros(5, 4)))
 
 
-def test_mlp_param_grads_match_autograd() -> None:
+def test_another_layer_type_trains_with_flat_adam() -> None:
     torch.manual_seed(0)
-    for activation in (torch.nn.Tanh, torch.nn.ReLU):
-        for sizes in ([3, 2], [3, 16, 2], [3, 16, 8, 2]):
-            net = mlp(sizes, activation, output_gain=1.0)
-            x, grad_out = torch.randn(9, 3), torch.randn(9, 2)
-            (net(x) * grad_out).sum().backward()
-            _, saved = net.forward_saving(x.numpy())
-            pairs = net.param_grads(saved, grad_out.numpy())
-            assert [p for p, _ in pairs] == list(net.parameters())
-            for param, grad in pairs:
-                assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)
+    policy = CategoricalPolicy(3, 2, (16,))
+    policy.logits.insert(1, nn.LayerNorm(16))  # Linear, LayerNorm, Tanh, Linear
+    optimizer = FlatAdam([policy], learning_rate=1e-2)
+    obs = torch.randn(64, 3)
+    action = (obs[:, 0] > 0).long()  # imitate a simple rule
+    losses = []
+    for _ in range(50):
+        log_prob, _ = policy.log_prob_entropy(obs, action)
+        loss = -log_prob.mean()
+        optimizer.step(loss)
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    # every parameter, LayerNorm's included, received a gradient
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.parameters())
 
 
-def _score_objective(policy, obs, action, weight, entropy_weight):  # type: ignore[no-untyped-def]
-    log_prob, entropy = policy.log_prob_entropy(obs, action)
-    return -(weight * log_prob + entropy_weight * entropy).sum()
+# --- FlatAdam ---------------------------------------------------------------------------------
 
 
-def test_score_grads_match_autograd() -> None:
+def test_flat_adam_steps_like_adam_on_the_separate_parameters() -> None:
     torch.manual_seed(0)
-    obs, weight, entropy_weight = torch.randn(11, 3), torch.randn(11), torch.rand(11)
-    categorical = CategoricalPolicy(3, 4, (16, 16))
-    gaussian = GaussianPolicy(3, 2, (16, 16), log_std_init=-0.3)
-    cases = [(categorical, torch.randint(0, 4, (11,))), (gaussian, torch.randn(11, 2))]
-    for policy, action in cases:
-        for ent in (None, entropy_weight):
-            policy.zero_grad(set_to_none=True)
-            ent_term = torch.zeros(11) if ent is None else ent
-            _score_objective(policy, obs, action, weight, ent_term).backward()
-            pairs, log_prob, entropy = policy.score_grads(
-                obs.numpy(),
-                action.numpy(),
-                weight.numpy(),
-                None if ent is None else ent.numpy(),
-            )
-            assert {id(p) for p, _ in pairs} == {id(p) for p in policy.parameters()}
-            for param, grad in pairs:
-                assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)
-            expected_log_prob, expected_entropy = policy.log_prob_entropy(obs, action)
-            assert_close(torch.from_numpy(log_prob), expected_log_prob.detach())
-            assert_close(torch.from_numpy(entropy), expected_entropy.detach())
+    net = mlp([3, 8, 2], output_gain=1.0)
+    reference = copy.deepcopy(net)
+    flat = FlatAdam([net], learning_rate=1e-2, max_grad_norm=0.5)
+    adam = torch.optim.Adam(reference.parameters(), lr=1e-2, eps=1e-5)
+    x, target = torch.randn(16, 3), torch.randn(16, 2)
+    for _ in range(3):
+        norm = flat.step(((net(x) - target) ** 2).mean())
+        adam.zero_grad()
+        ((reference(x) - target) ** 2).mean().backward()
+        expected_norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+        adam.step()
+        assert norm is not None
+        assert_close(norm, expected_norm)
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+        assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert set(net.state_dict()) == set(reference.state_dict())
 
 
-def test_value_param_grads_match_autograd() -> None:
+def test_flat_adam_uses_gradients_that_did_not_land_in_its_views() -> None:
+    # code that resets .grad to None (module.zero_grad) or assigns a new tensor between steps:
+    # every parameter still steps on its own gradient, never on a stale or zero one
     torch.manual_seed(0)
-    critic = ValueNet(3, (16, 16))
-    obs, grad_value = torch.randn(6, 3), torch.randn(6)
-    (critic(obs) * grad_value).sum().backward()
-    value, saved = critic.forward_saving(obs.numpy())
-    assert_close(torch.from_numpy(value), critic(obs).detach())
-    for param, grad in critic.param_grads(saved, grad_value.numpy()):
-        assert_close(torch.from_numpy(grad), param.grad, rtol=1e-5, atol=1e-6)
+    net = mlp([3, 4, 1], output_gain=1.0)
+    flat = FlatAdam([net], learning_rate=1e-2)
+    x = torch.randn(8, 3)
+    flat.step(net(x).sum())
+    net.zero_grad(set_to_none=True)
+    loss = net(x).sum()
+    expected = torch.autograd.grad(loss, list(net.parameters()))
+    flat.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    flat.zero_grad()
+    net.zero_grad(set_to_none=True)  # after FlatAdam pointed the grads at its views
+    net(x).sum().backward()
+    flat._gather()
+    assert flat.flat.grad is not None
+    offset = 0
+    for p, e in zip(net.parameters(), expected, strict=True):
+        assert_close(flat.flat.grad[offset : offset + p.numel()].view_as(p), e)
+        offset += p.numel()

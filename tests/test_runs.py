@@ -18,7 +18,7 @@ import pgrl
 from pgrl.errors import CheckpointError, NonFiniteError
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_DDPG = {"learning_starts": 200, "batch_size": 32, "hidden_sizes": (16, 16)}
+TINY_DDPG = {"learning_starts": 200, "minibatch_size": 32, "hidden_sizes": (16, 16)}
 
 
 def _python(code: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[type-arg, no-untyped-def]
@@ -74,14 +74,14 @@ def test_loading_on_an_environment_with_other_spaces_shows_both(tmp_path: Path) 
 
 
 CRASH_AFTER_FIRST_CHECKPOINT = """
-import os, sys, torch, pgrl
+import os, torch, pgrl
 torch.set_num_threads(1)
-train_module = sys.modules["pgrl.train"]
-save = train_module._save_checkpoint
+import pgrl.loop
+save = pgrl.loop.save_state
 def save_then_die(*args, **kwargs):
     save(*args, **kwargs)
     os.kill(os.getpid(), 9)  # SIGKILL right after the checkpoint at step k is on disk
-train_module._save_checkpoint = save_then_die
+pgrl.loop.save_state = save_then_die
 pgrl.train({algo!r}, {env!r}, steps={steps}, seed=3, run_dir={run!r}, checkpoint_every={every},
            config={config!r}, eval_episodes=2)
 """

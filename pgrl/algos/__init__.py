@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,8 @@ class AlgoSpec:
     """How to build one algorithm, and what it can handle."""
 
     name: str
-    algorithm: type
+    algorithm: Callable[[Any, SpaceInfo], Algorithm]
+    """the class, called with (config, spaces); mypy checks it implements :class:`Algorithm`"""
     config: type
     discrete: bool
     continuous: bool

@@ -16,24 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import FlatParameters, clip_grad, make_adam
-from pgrl.algos.reinforce import make_policy
+from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import (
-    ArrayT,
-    entropy_bonus,
-    masked_mean,
-    mean_weights,
-    policy_gradient_loss,
-    value_loss,
-    value_loss_terms,
-)
-from pgrl.nets import ValueNet
+from pgrl.losses import entropy_bonus, normalize_advantages, policy_gradient_loss, value_loss
+from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.returns import nstep_returns, td_targets
 from pgrl.types import Rollout
 
@@ -66,8 +56,6 @@ class A2CConfig:
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
     """initial log σ of the Gaussian policy (Box actions)"""
-    gradients: Literal["closed_form", "autograd"] = "closed_form"
-    """how the loss is differentiated: closed_form (the chain rule written out: same gradient, update 2.7x faster) or autograd"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
@@ -79,7 +67,6 @@ class A2CConfig:
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
-        check_choice("gradients", self.gradients, ("closed_form", "autograd"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
 
@@ -103,16 +90,22 @@ def bootstrapped_targets(
 class A2C:
     """Synchronous actor-critic: one update per rollout of N environments × T steps."""
 
-    collection = "rollout"
+    collection: Collection = "rollout"
 
     def __init__(self, config: A2CConfig, spaces: SpaceInfo) -> None:
         self.config = config
-        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
+        self.policy = make_policy(
+            spaces.obs_dim,
+            spaces.act_dim,
+            spaces.discrete,
+            config.hidden_sizes,
+            config.log_std_init,
+        )
         self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
-        self.params = [*self.policy.parameters(), *self.value.parameters()]
-        # one flat tensor under the networks' parameters: one optimizer and clipping tensor
-        self.flat = FlatParameters(self.params)
-        self.optimizer = make_adam([self.flat.flat], config.learning_rate)
+        # one Adam on actor and critic together, as in OpenAI Baselines' A2C
+        self.optimizer = FlatAdam(
+            [self.policy, self.value], config.learning_rate, config.max_grad_norm
+        )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
@@ -121,19 +114,17 @@ class A2C:
         return {"policy": self.policy, "value": self.value}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"optimizer": self.optimizer}
+        return {"optimizer": self.optimizer.optimizer}
 
-    def advantages(self, target: ArrayT, value: ArrayT, mask: ArrayT) -> ArrayT:
-        """A_t = y_t − V(s_t), optionally normalised over the batch (tensors or arrays).
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(rollout_steps=config.rollout_steps, lr_schedule=config.lr_schedule)
 
-        ``value`` comes detached: the advantage is a constant weight.
-        """
-        advantage = target - value
-        if self.config.normalize_advantages:
-            mean = masked_mean(advantage, mask)
-            std = masked_mean((advantage - mean) ** 2, mask) ** 0.5
-            advantage = (advantage - mean) / (std + 1e-8)
-        return advantage
+    def exploration_state(self) -> Tensor:
+        return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        pass
 
     def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
         """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
@@ -143,70 +134,21 @@ class A2C:
         both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
         value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()
         target = bootstrapped_targets(rollout, next_value, config.gamma, config.n_step)
-        advantage = self.advantages(target, value.detach(), mask)
+        # A_t = y_t − V(s_t), a constant weight of ∇log π
+        advantage = target - value.detach()
+        if config.normalize_advantages:
+            advantage = normalize_advantages(advantage, mask)
         # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
         policy_loss = policy_gradient_loss(log_prob, advantage, mask)
         critic_loss = value_loss(value, target, config.value_loss, mask)
         return policy_loss, critic_loss, entropy_bonus(entropy, mask)
 
-    def closed_form_gradients(
-        self, rollout: Rollout
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], tuple[Tensor, Tensor, Tensor]]:
-        """The gradient of the loss of :meth:`losses`, with the chain rule written out.
-
-        With n = Σ mask and the loss L = −Σ_t (m_t/n) [A_t log π(a_t|s_t) + c_H H_t]
-        + c_V Σ_t (m_t/n) ½ (y_t − V(s_t))², the network outputs get
-        ∂L/∂logits (see ``score_grads``) and ∂L/∂V(s_t) = c_V (m_t/n)(V(s_t) − y_t), which
-        ``param_grads`` carries back through each network. Returns (parameter, gradient)
-        pairs and the three loss values of :meth:`losses`.
-        """
-        config = self.config
-        time_steps, num_envs = rollout.rewards.shape
-        batch = time_steps * num_envs
-        obs = rollout.obs.numpy().reshape(batch, -1)
-        both, saved = self.value.forward_saving(
-            np.concatenate([obs, rollout.next_obs.numpy().reshape(batch, -1)])
-        )
-        value, next_value = both[:batch], torch.from_numpy(both[batch:])
-        target = (
-            bootstrapped_targets(
-                rollout, next_value.view(time_steps, num_envs), config.gamma, config.n_step
-            )
-            .numpy()
-            .reshape(batch)
-        )
-        mask = rollout.mask.numpy().reshape(batch)
-        adv_weight = self.advantages(target, value, mask)
-        weight = mean_weights(rollout.mask)  # m_t / n
-        adv_weight *= weight
-        entropy_weight = config.entropy_coef * weight if config.entropy_coef else None
-        actions = rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:])
-        pairs, log_prob, entropy = self.policy.score_grads(obs, actions, adv_weight, entropy_weight)
-        per_sample, slope = value_loss_terms(value, target, config.value_loss)
-        critic_saved = [x[:batch] for x in saved]
-        pairs += self.value.param_grads(critic_saved, (config.value_coef * weight) * slope)
-        losses = (
-            torch.tensor(-float(np.dot(log_prob, adv_weight))),
-            torch.tensor(float(np.dot(weight, per_sample))),
-            torch.tensor(float(np.dot(weight, entropy))),
-        )
-        return pairs, losses
-
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
-        if config.gradients == "closed_form":
-            pairs, (policy_loss, critic_loss, entropy) = self.closed_form_gradients(rollout)
-            self.flat.set_grads(pairs)
-        else:
-            policy_loss, critic_loss, entropy = self.losses(rollout)
-            loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
-            for p in self.params:
-                p.grad = None
-            loss.backward()
-            self.flat.set_grads((p, p.grad) for p in self.params if p.grad is not None)
-        clip_grad([self.flat.flat], config.max_grad_norm)
-        self.optimizer.step()
+        policy_loss, critic_loss, entropy = self.losses(rollout)
+        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
+        self.optimizer.step(loss)
         return {
             "policy_loss": policy_loss.detach(),
             "value_loss": critic_loss.detach(),

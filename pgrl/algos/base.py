@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -14,6 +12,30 @@ from pgrl.envs import SpaceInfo
 from pgrl.errors import EnvError
 
 Collection = Literal["rollout", "episodes", "replay"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopSettings:
+    """How much the generic loop collects, stores and samples for one algorithm.
+
+    Each algorithm builds it from its config (:meth:`Algorithm.loop_settings`), so the loop
+    reads these numbers and nothing else of a config. A field a collection does not use is 0.
+    """
+
+    rollout_steps: int = 0
+    """"rollout": vector steps T per update (a rollout of N environments × T steps)"""
+    episodes_per_env: int = 0
+    """"episodes": whole episodes each environment runs per update"""
+    buffer_size: int = 0
+    """"replay": capacity of the replay buffer (transitions)"""
+    learning_starts: int = 0
+    """"replay": environment steps of uniformly random actions before the first update"""
+    minibatch_size: int = 0
+    """"replay": transitions B sampled from the buffer for one update"""
+    updates_per_step: int = 0
+    """"replay": updates per collected transition"""
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    """step sizes: constant, or decayed linearly to 0 over the run's budget"""
 
 
 class Algorithm(Protocol):
@@ -39,7 +61,19 @@ class Algorithm(Protocol):
         ...
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Every optimizer, by name (for checkpoints)."""
+        """Every optimizer, by name (for checkpoints and learning-rate schedules)."""
+        ...
+
+    def loop_settings(self) -> LoopSettings:
+        """How much the loop collects, stores and samples per update, from the config."""
+        ...
+
+    def exploration_state(self) -> Tensor:
+        """The state of the exploration-noise process (for checkpoints); empty if none."""
+        ...
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        """Continue the exploration-noise process from :meth:`exploration_state`'s tensor."""
         ...
 
 
@@ -50,72 +84,3 @@ def require_box(name: str, spaces: SpaceInfo, env_id: str = "this environment") 
             f"{name} needs a continuous (Box) action space; {env_id} has "
             f"{spaces.act_space}. Try 'a2c' or 'reinforce' (or 'ppo')."
         )
-
-
-def make_adam(params: Iterable[nn.Parameter], learning_rate: float) -> torch.optim.Adam:
-    """Adam with eps 1e-5 (OpenAI Baselines) and the fused kernel.
-
-    On CPU with small networks the optimizer's per-tensor Python loop costs more than the
-    arithmetic: the fused step measured 72 µs against 219 µs (foreach) and 298 µs (default)
-    for A2C's 64x64 actor and critic.
-    """
-    return torch.optim.Adam(list(params), lr=learning_rate, eps=1e-5, fused=True)
-
-
-class FlatParameters:
-    """One parameter holding ``params`` end to end; each of them becomes a view of it.
-
-    The modules keep their parameters (same names, shapes and values; ``state_dict`` and
-    checkpoints are unchanged), but the optimizer and gradient clipping handle one tensor,
-    ``flat``, instead of one per layer. On CPU with small networks their per-tensor Python
-    overhead is most of their cost: for A2C's twelve tensors the fused Adam step took
-    74 µs, against 34 µs for the single flat one.
-
-    The gradient lives in one buffer too: :meth:`set_grads` copies each parameter's
-    gradient into its slice of ``flat.grad``.
-    """
-
-    def __init__(self, params: list[nn.Parameter]) -> None:
-        self.params = params
-        self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-        self.flat.grad = torch.zeros_like(self.flat)
-        grad = self.flat.grad.numpy()
-        self._grad_views: dict[int, np.ndarray] = {}
-        offset = 0
-        for p in params:
-            p.data = self.flat.data[offset : offset + p.numel()].view_as(p)
-            self._grad_views[id(p)] = grad[offset : offset + p.numel()].reshape(p.shape)
-            offset += p.numel()
-
-    def set_grads(self, pairs: Iterable[tuple[nn.Parameter, Tensor | np.ndarray | None]]) -> None:
-        """Write (parameter, gradient) pairs into ``flat.grad``; other slices (and a None
-        gradient) become 0."""
-        assert self.flat.grad is not None
-        self.flat.grad.zero_()
-        for param, grad in pairs:
-            if grad is not None:
-                view = self._grad_views[id(param)]
-                view[...] = grad.detach().numpy() if isinstance(grad, Tensor) else grad
-
-    def grad(self, param: nn.Parameter) -> Tensor:
-        """``param``'s slice of ``flat.grad``, shaped like ``param``."""
-        return torch.from_numpy(self._grad_views[id(param)])
-
-
-def clip_grad(params: Iterable[nn.Parameter], max_grad_norm: float | None) -> float | None:
-    """Clip the global gradient norm when ``max_grad_norm`` is set; return the norm.
-
-    The rule of ``torch.nn.utils.clip_grad_norm_``: every gradient is scaled by
-    min(1, max_grad_norm / (‖g‖ + 1e-6)), with ‖g‖ the L2 norm of all of them together.
-    The arithmetic runs on NumPy views of the (CPU) gradients: 8 µs against 69 µs for
-    torch's foreach implementation on A2C's twelve small tensors.
-    """
-    if max_grad_norm is None:
-        return None
-    grads = [p.grad.numpy() for p in params if p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    coef = max_grad_norm / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g *= np.float32(coef) if g.dtype == np.float32 else coef
-    return total

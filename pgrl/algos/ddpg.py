@@ -22,12 +22,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import make_adam
+from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, value_loss
-from pgrl.nets import DeterministicActor, QNet
+from pgrl.nets import DeterministicActor, FlatAdam, QNet, frozen
 from pgrl.types import Batch
 
 
@@ -37,8 +37,8 @@ class DDPGConfig:
     """parallel environments N"""
     buffer_size: int = 100_000
     """replay buffer capacity (transitions)"""
-    batch_size: int = 256
-    """minibatch size B sampled from the buffer per update"""
+    minibatch_size: int = 256
+    """minibatch size B: transitions sampled from the replay buffer for one gradient step"""
     learning_starts: int = 1_000
     """uniformly random warm-up steps before the first update"""
     updates_per_step: int = 1
@@ -65,7 +65,7 @@ class DDPGConfig:
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
         check_range("buffer_size", self.buffer_size, 1)
-        check_range("batch_size", self.batch_size, 1)
+        check_range("minibatch_size", self.minibatch_size, 1)
         check_range("learning_starts", self.learning_starts, 0)
         check_range("updates_per_step", self.updates_per_step, 1)
         check_range("gamma", self.gamma, 0.0, 1.0)
@@ -76,9 +76,10 @@ class DDPGConfig:
         check_range("ou_theta", self.ou_theta, 0.0, 1.0)
         check_choice("noise", self.noise, ("gaussian", "ou"))
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
-        if self.batch_size > self.buffer_size:
+        if self.minibatch_size > self.buffer_size:
             raise ConfigError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})"
+                f"minibatch_size ({self.minibatch_size}) must not exceed "
+                f"buffer_size ({self.buffer_size})"
             )
 
 
@@ -140,15 +141,10 @@ class OUNoise:
         self.x = state.clone()
 
 
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for param in module.parameters():
-        param.requires_grad_(flag)
-
-
 class DDPG:
     """DDPG: deterministic actor, Q critic, target networks, replay and exploration noise."""
 
-    collection = "replay"
+    collection: Collection = "replay"
 
     def __init__(self, config: DDPGConfig, spaces: SpaceInfo) -> None:
         assert spaces.low is not None and spaces.high is not None
@@ -160,8 +156,8 @@ class DDPG:
         self.critic = QNet(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = make_adam(self.actor.parameters(), config.learning_rate)
-        self.critic_optimizer = make_adam(self.critic.parameters(), config.critic_learning_rate)
+        self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
+        self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
         sigma = config.exploration_noise * (high - low) / 2.0
         shape = (config.num_envs, spaces.act_dim)
         self.noise: GaussianNoise | OUNoise = (
@@ -186,7 +182,22 @@ class DDPG:
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        return {"actor": self.actor_optimizer.optimizer, "critic": self.critic_optimizer.optimizer}
+
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(
+            buffer_size=config.buffer_size,
+            learning_starts=config.learning_starts,
+            minibatch_size=config.minibatch_size,
+            updates_per_step=config.updates_per_step,
+        )
+
+    def exploration_state(self) -> Tensor:
+        return self.noise.state()
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        self.noise.load_state(state)
 
     def critic_step(self, batch: Batch) -> Tensor:
         """Regress Q(s, a) on y = r + γ(1 − terminated) Q'(s', μ'(s'))."""
@@ -194,19 +205,14 @@ class DDPG:
             next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
         target = critic_target(batch.rewards, next_q, batch.terminated, self.config.gamma)
         loss = value_loss(self.critic(batch.obs, batch.actions), target, self.config.value_loss)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
+        self.critic_optimizer.step(loss)
         return loss.detach()
 
     def actor_step(self, batch: Batch) -> Tensor:
         """Ascend Q(s, μ(s)); the critic is frozen so it receives no gradient."""
-        set_requires_grad(self.critic, False)
-        loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_optimizer.step()
-        set_requires_grad(self.critic, True)
+        with frozen(self.critic):
+            loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
+            self.actor_optimizer.step(loss)
         return loss.detach()
 
     def update(self, batch: Batch) -> dict[str, Tensor]:

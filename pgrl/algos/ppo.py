@@ -24,17 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import FlatParameters, clip_grad, make_adam
-from pgrl.algos.reinforce import make_policy
+from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
-from pgrl.losses import masked_mean
-from pgrl.nets import ValueNet
+from pgrl.losses import masked_mean, normalize_advantages
+from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.normalize import ObsNormalizer, RewardScaler
 from pgrl.returns import gae
 from pgrl.types import Rollout
@@ -80,8 +78,6 @@ class PPOConfig:
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
     """initial log σ of the Gaussian policy (Box actions)"""
-    gradients: Literal["closed_form", "autograd"] = "closed_form"
-    """how the loss is differentiated: closed_form (the chain rule written out: same gradient, faster) or autograd"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
@@ -95,7 +91,6 @@ class PPOConfig:
         check_range("value_coef", self.value_coef, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
-        check_choice("gradients", self.gradients, ("closed_form", "autograd"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         if self.target_kl is not None:
@@ -192,53 +187,6 @@ def approx_kl(log_ratio: Tensor) -> Tensor:
     return ((log_ratio.exp() - 1.0) - log_ratio).mean()
 
 
-def clipped_surrogate_terms(
-    ratio: np.ndarray, advantage: np.ndarray, clip_eps: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample, min(ρ A, clip(ρ, 1 − ε, 1 + ε) A) and its derivative with respect to ρ.
-
-    The derivative is A where the unclipped term is the smaller, A · [1 − ε ≤ ρ ≤ 1 + ε] where
-    the clipped one is, and their mean on a tie (autograd's convention for ``torch.min``, so
-    that the closed-form and autograd gradients agree; at ρ = 1 both give A).
-
-    Example:
-        >>> objective, slope = clipped_surrogate_terms(np.array([2.0, 1.0]), np.array([1.0, -1.0]), 0.5)
-        >>> objective.tolist(), slope.tolist()
-        ([1.5, -1.0], [0.0, -1.0])
-    """
-    unclipped = ratio * advantage
-    clipped = np.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantage
-    through_clip = advantage * ((ratio >= 1.0 - clip_eps) & (ratio <= 1.0 + clip_eps))
-    slope = np.where(
-        unclipped < clipped,
-        advantage,
-        np.where(clipped < unclipped, through_clip, 0.5 * (advantage + through_clip)),
-    )
-    return np.minimum(unclipped, clipped), slope
-
-
-def clipped_value_terms(
-    value: np.ndarray, old_value: np.ndarray, returns: np.ndarray, clip_eps: float | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample, :func:`clipped_value_loss`'s ½ max((V − G)², (V_clip − G)²) and its ∂/∂V.
-
-    Ties split the derivative evenly, as autograd does for ``torch.max``.
-    """
-    error = value - returns
-    if clip_eps is None:
-        return 0.5 * error * error, error
-    step = value - old_value
-    clipped_error = old_value + np.clip(step, -clip_eps, clip_eps) - returns
-    through_clip = clipped_error * ((step >= -clip_eps) & (step <= clip_eps))
-    unclipped, clipped = error * error, clipped_error * clipped_error
-    slope = np.where(
-        unclipped > clipped,
-        error,
-        np.where(clipped > unclipped, through_clip, 0.5 * (error + through_clip)),
-    )
-    return 0.5 * np.maximum(unclipped, clipped), slope
-
-
 class PPOData(NamedTuple):
     """One rollout's real transitions, flat ``(M, ...)``, ready to be cut into minibatches.
 
@@ -252,17 +200,6 @@ class PPOData(NamedTuple):
     value: Tensor
     advantage: Tensor
     returns: Tensor
-
-
-class PPOArrays(NamedTuple):
-    """:class:`PPOData` as NumPy arrays (views of the same memory), for the closed-form path."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    log_prob: np.ndarray
-    value: np.ndarray
-    advantage: np.ndarray
-    returns: np.ndarray
 
 
 class MinibatchTerms(NamedTuple):
@@ -280,16 +217,21 @@ class MinibatchTerms(NamedTuple):
 class PPO:
     """PPO-Clip: several epochs of minibatch steps on each rollout."""
 
-    collection = "rollout"
+    collection: Collection = "rollout"
 
     def __init__(self, config: PPOConfig, spaces: SpaceInfo) -> None:
         self.config = config
-        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
+        self.policy = make_policy(
+            spaces.obs_dim,
+            spaces.act_dim,
+            spaces.discrete,
+            config.hidden_sizes,
+            config.log_std_init,
+        )
         self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
-        self.params = [*self.policy.parameters(), *self.value.parameters()]
-        # one flat tensor under the networks' parameters: one optimizer and clipping tensor
-        self.flat = FlatParameters(self.params)
-        self.optimizer = make_adam([self.flat.flat], config.learning_rate)
+        self.optimizer = FlatAdam(
+            [self.policy, self.value], config.learning_rate, config.max_grad_norm
+        )
         self.obs_normalizer = ObsNormalizer(spaces.obs_dim) if config.normalize_obs else None
         self.reward_scaler = (
             RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
@@ -313,7 +255,17 @@ class PPO:
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"optimizer": self.optimizer}
+        return {"optimizer": self.optimizer.optimizer}
+
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(rollout_steps=config.rollout_steps, lr_schedule=config.lr_schedule)
+
+    def exploration_state(self) -> Tensor:
+        return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        pass
 
     @torch.no_grad()
     def prepare(self, rollout: Rollout) -> PPOData:
@@ -345,15 +297,10 @@ class PPO:
         real = rollout.mask.reshape(-1).bool()
         flat_obs = obs.reshape(steps * envs, -1)[real]
         actions = rollout.actions.reshape(steps * envs, *rollout.actions.shape[2:])[real]
-        if config.gradients == "closed_form":  # the same arithmetic as the updates' ρ
-            log_prob = torch.from_numpy(
-                self.policy.score_forward(flat_obs.numpy(), actions.numpy()).log_prob
-            )
-        else:
-            log_prob, _ = self.policy.log_prob_entropy(flat_obs, actions)
+        log_prob, _ = self.policy.log_prob_entropy(flat_obs, actions)
         advantage = advantages.reshape(-1)[real]
-        if config.normalize_advantages and advantage.numel() > 1:
-            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        if config.normalize_advantages:
+            advantage = normalize_advantages(advantage)
         if self.obs_normalizer is not None:
             self.obs_normalizer.update(rollout.obs.reshape(steps * envs, -1)[real])
         return PPOData(
@@ -393,72 +340,24 @@ class PPO:
             clip_fraction,
         )
 
-    def closed_form_gradients(
-        self, data: PPOArrays, index: np.ndarray
-    ) -> tuple[list[tuple[nn.Parameter, np.ndarray]], np.ndarray]:
-        """The gradient of :meth:`minibatch_terms`' loss with the chain rule written out.
-
-        ``data`` holds NumPy arrays. With n rows, the loss −mean L^CLIP + c_V mean ½(V − G)²
-        − c_H mean H gives each row's log π(a|s) the weight ρ ∂L^CLIP/∂ρ / n
-        (:func:`clipped_surrogate_terms`; ∂ρ/∂log π = ρ), which the policy's
-        ``score_backward`` carries back; the critic gets c_V ∂/∂V / n. Returns (parameter,
-        gradient) pairs and the minibatch's policy loss, value loss, entropy, approximate
-        KL and clip fraction.
-        """
-        config = self.config
-        obs, rows = data.obs[index], len(index)
-        forward = self.policy.score_forward(obs, data.actions[index])
-        log_ratio = forward.log_prob - data.log_prob[index]
-        ratio = np.exp(log_ratio)
-        objective, slope = clipped_surrogate_terms(ratio, data.advantage[index], config.clip_eps)
-        entropy_weight = (
-            np.full(rows, config.entropy_coef / rows, dtype=ratio.dtype)
-            if config.entropy_coef
-            else None
-        )
-        pairs = self.policy.score_backward(forward, slope * ratio / rows, entropy_weight)
-        value, saved = self.value.forward_saving(obs)
-        clip_value = config.clip_eps if config.clip_value else None
-        value_loss, value_slope = clipped_value_terms(
-            value, data.value[index], data.returns[index], clip_value
-        )
-        pairs += self.value.param_grads(saved, (config.value_coef / rows) * value_slope)
-        terms = np.array(
-            [
-                -objective.mean(),
-                value_loss.mean(),
-                forward.entropy.mean(),
-                ((ratio - 1.0) - log_ratio).mean(),
-                (np.abs(ratio - 1.0) > config.clip_eps).mean(),
-            ]
-        )
-        return pairs, terms
-
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
         data = self.prepare(rollout)
-        closed_form = config.gradients == "closed_form"
-        arrays = PPOArrays(*(t.numpy() for t in data))
         count = data.advantage.shape[0]
-        sums = np.zeros(5)  # policy loss, value loss, entropy, approx KL, clip fraction
-        steps = 0
+        terms: list[
+            Tensor
+        ] = []  # per step: policy loss, value loss, entropy, approx KL, clip fraction
         for _ in range(config.update_epochs):
-            epoch_kl = 0.0
+            epoch_terms: list[Tensor] = []
             # a fresh shuffle each epoch, cut into num_minibatches nearly equal parts (equal
             # when the rollout holds no placeholders)
             for index in torch.randperm(count).tensor_split(config.num_minibatches):
                 if index.numel() == 0:  # fewer real transitions than minibatches
                     continue
-                if closed_form:
-                    pairs, terms = self.closed_form_gradients(arrays, index.numpy())
-                    self.flat.set_grads(pairs)
-                else:
-                    minibatch = self.minibatch_terms(data, index)
-                    for p in self.params:
-                        p.grad = None
-                    minibatch.loss.backward()
-                    self.flat.set_grads((p, p.grad) for p in self.params if p.grad is not None)
-                    terms = torch.stack(
+                minibatch = self.minibatch_terms(data, index)
+                self.optimizer.step(minibatch.loss)
+                epoch_terms.append(
+                    torch.stack(
                         [
                             minibatch.policy_loss.detach(),
                             minibatch.value_loss.detach(),
@@ -466,16 +365,16 @@ class PPO:
                             minibatch.approx_kl,
                             minibatch.clip_fraction,
                         ]
-                    ).numpy()
-                clip_grad([self.flat.flat], config.max_grad_norm)
-                self.optimizer.step()
-                sums += terms
-                epoch_kl += float(terms[3])
-                steps += 1
+                    )
+                )
+            terms += epoch_terms
             target_kl = config.target_kl
-            if target_kl is not None and epoch_kl / config.num_minibatches > target_kl:
-                break
-        means = torch.from_numpy(sums / max(steps, 1)).float()
+            if target_kl is not None and epoch_terms:
+                # one .item() per epoch, only when early stopping asks for it
+                epoch_kl = float(torch.stack(epoch_terms)[:, 3].sum())
+                if epoch_kl / config.num_minibatches > target_kl:
+                    break
+        means = torch.stack(terms).mean(0) if terms else torch.zeros(5)
         return {
             "policy_loss": means[0],
             "value_loss": means[1],

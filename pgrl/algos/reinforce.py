@@ -16,22 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import FlatParameters, clip_grad, make_adam
+from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import (
-    entropy_bonus,
-    masked_mean,
-    mean_weights,
-    reinforce_loss,
-    value_loss,
-    value_loss_terms,
-)
-from pgrl.nets import CategoricalPolicy, GaussianPolicy, ValueNet
+from pgrl.losses import entropy_bonus, normalize_advantages, reinforce_loss, value_loss
+from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.returns import discount_powers, discounted_returns, episode_returns
 from pgrl.types import Rollout
 
@@ -50,7 +42,7 @@ class ReinforceConfig:
     """the return that weights ∇log π: reward-to-go G_t, or the whole-trajectory r(τ)"""
     baseline: Literal["value", "mean", "none"] = "value"
     """baseline b(s): a learned V(s), the mean return of the batch's other episodes, or none"""
-    value_learning_rate: float = 1e-3
+    critic_learning_rate: float = 1e-3
     """critic step size (Adam), used with baseline=value"""
     value_epochs: int = 5
     """critic regression steps per update on the same episodes"""
@@ -70,33 +62,21 @@ class ReinforceConfig:
     """hidden layer widths of the policy and critic"""
     log_std_init: float = 0.0
     """initial log σ of the Gaussian policy (Box actions)"""
-    gradients: Literal["closed_form", "autograd"] = "closed_form"
-    """how the losses are differentiated: closed_form (the chain rule written out: same gradient, faster) or autograd"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
         check_range("episodes_per_env", self.episodes_per_env, 1)
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("learning_rate", self.learning_rate, 0.0, low_open=True)
-        check_range("value_learning_rate", self.value_learning_rate, 0.0, low_open=True)
+        check_range("critic_learning_rate", self.critic_learning_rate, 0.0, low_open=True)
         check_range("value_epochs", self.value_epochs, 1)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_choice("weight", self.weight, ("reward_to_go", "total"))
         check_choice("baseline", self.baseline, ("value", "mean", "none"))
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
-        check_choice("gradients", self.gradients, ("closed_form", "autograd"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
-
-
-def make_policy(
-    spaces: SpaceInfo, hidden: tuple[int, ...], log_std_init: float = 0.0
-) -> CategoricalPolicy | GaussianPolicy:
-    """A categorical policy for Discrete actions, a diagonal Gaussian for Box actions."""
-    if spaces.discrete:
-        return CategoricalPolicy(spaces.obs_dim, spaces.act_dim, hidden)
-    return GaussianPolicy(spaces.obs_dim, spaces.act_dim, hidden, log_std_init)
 
 
 def policy_weights(rollout: Rollout, config: ReinforceConfig, next_values: Tensor | None) -> Tensor:
@@ -110,19 +90,24 @@ def policy_weights(rollout: Rollout, config: ReinforceConfig, next_values: Tenso
 class Reinforce:
     """REINFORCE (Williams 1992) with the variants of the article."""
 
-    collection = "episodes"
+    collection: Collection = "episodes"
 
     def __init__(self, config: ReinforceConfig, spaces: SpaceInfo) -> None:
         self.config = config
-        self.policy = make_policy(spaces, config.hidden_sizes, config.log_std_init)
-        # each network's parameters under one flat tensor: one optimizer and clipping tensor
-        self.policy_flat = FlatParameters(list(self.policy.parameters()))
-        self.policy_optimizer = make_adam([self.policy_flat.flat], config.learning_rate)
+        self.policy = make_policy(
+            spaces.obs_dim,
+            spaces.act_dim,
+            spaces.discrete,
+            config.hidden_sizes,
+            config.log_std_init,
+        )
+        self.policy_optimizer = FlatAdam([self.policy], config.learning_rate, config.max_grad_norm)
         self.value: ValueNet | None = None
         if config.baseline == "value":
             self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
-            self.value_flat = FlatParameters(list(self.value.parameters()))
-            self.value_optimizer = make_adam([self.value_flat.flat], config.value_learning_rate)
+            self.value_optimizer = FlatAdam(
+                [self.value], config.critic_learning_rate, config.max_grad_norm
+            )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
@@ -134,10 +119,22 @@ class Reinforce:
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        out: dict[str, torch.optim.Optimizer] = {"policy": self.policy_optimizer}
+        out: dict[str, torch.optim.Optimizer] = {"policy": self.policy_optimizer.optimizer}
         if self.value is not None:
-            out["value"] = self.value_optimizer
+            out["value"] = self.value_optimizer.optimizer
         return out
+
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(
+            episodes_per_env=config.episodes_per_env, lr_schedule=config.lr_schedule
+        )
+
+    def exploration_state(self) -> Tensor:
+        return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        pass
 
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
@@ -158,77 +155,22 @@ class Reinforce:
                 rollout.terminated, rollout.truncated, config.gamma
             )
         if config.normalize_advantages:
-            mean = masked_mean(advantage, mask)
-            std = masked_mean((advantage - mean) ** 2, mask).sqrt()
-            advantage = (advantage - mean) / (std + 1e-8)
+            advantage = normalize_advantages(advantage, mask)
 
         # 2. the policy step: ascend mean_t[(G_t − b) ∇log π(a_t|s_t)]
-        if config.gradients == "closed_form":
-            policy_loss, entropy_mean = self._closed_form_policy_step(rollout, advantage)
-        else:
-            log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
-            policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
-            entropy_mean = entropy_bonus(entropy, mask)
-            self.policy.zero_grad(set_to_none=True)
-            (policy_loss - config.entropy_coef * entropy_mean).backward()
-            self.policy_flat.set_grads((p, p.grad) for p in self.policy_flat.params)
-        clip_grad([self.policy_flat.flat], config.max_grad_norm)
-        self.policy_optimizer.step()
+        log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+        policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
+        entropy_mean = entropy_bonus(entropy, mask)
+        self.policy_optimizer.step(policy_loss - config.entropy_coef * entropy_mean)
 
         metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
-        # 3. the baseline step: regress V(s_t) on G_t
+        # 3. the baseline step: regress V(s_t) on G_t, value_epochs times on the same episodes
         if self.value is not None:
-            batch = rollout.mask.numel()
-            obs_array = rollout.obs.numpy().reshape(batch, -1)
-            returns_array = returns.numpy().reshape(batch)
             for _ in range(config.value_epochs):
-                if config.gradients == "closed_form":
-                    critic_loss = self._closed_form_value_grads(
-                        obs_array, returns_array, mean_weights(mask)
-                    )
-                else:
-                    critic_loss = value_loss(
-                        self.value(rollout.obs), returns, config.value_loss, mask
-                    )
-                    self.value.zero_grad(set_to_none=True)
-                    critic_loss.backward()
-                    self.value_flat.set_grads((p, p.grad) for p in self.value_flat.params)
-                clip_grad([self.value_flat.flat], config.max_grad_norm)
-                self.value_optimizer.step()
+                critic_loss = value_loss(self.value(rollout.obs), returns, config.value_loss, mask)
+                self.value_optimizer.step(critic_loss)
             metrics["value_loss"] = critic_loss.detach()
         return metrics
-
-    def _closed_form_policy_step(
-        self, rollout: Rollout, advantage: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Set the policy's gradient of −Σ_t (m_t/n)[A_t log π(a_t|s_t) + c_H H_t] in closed
-        form (the policy's ``score_grads``); return the policy loss and mean entropy."""
-        batch = rollout.mask.numel()
-        weight = mean_weights(rollout.mask)  # m_t / n
-        adv_weight = advantage.numpy().reshape(batch) * weight
-        entropy_weight = self.config.entropy_coef * weight if self.config.entropy_coef else None
-        pairs, log_prob, entropy = self.policy.score_grads(
-            rollout.obs.numpy().reshape(batch, -1),
-            rollout.actions.numpy().reshape(batch, *rollout.actions.shape[2:]),
-            adv_weight,
-            entropy_weight,
-        )
-        self.policy_flat.set_grads(pairs)
-        return (
-            torch.tensor(-float(np.dot(log_prob, adv_weight))),
-            torch.tensor(float(np.dot(entropy, weight))),
-        )
-
-    def _closed_form_value_grads(
-        self, obs: np.ndarray, returns: np.ndarray, weight: np.ndarray
-    ) -> Tensor:
-        """Set the critic's gradient of Σ_t w_t loss(V(s_t), G_t) in closed form (flat
-        arrays, w_t = m_t / n); return the loss."""
-        assert self.value is not None
-        value, saved = self.value.forward_saving(obs)
-        per_sample, slope = value_loss_terms(value, returns, self.config.value_loss)
-        self.value_flat.set_grads(self.value.param_grads(saved, weight * slope))
-        return torch.tensor(float(np.dot(weight, per_sample)))
 
     @torch.no_grad()
     def _baseline(self, rollout: Rollout, weight: Tensor) -> Tensor | float:

@@ -27,13 +27,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import make_adam
-from pgrl.algos.ddpg import critic_target, set_requires_grad
+from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.ddpg import critic_target
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
-from pgrl.losses import soft_update_, value_loss
-from pgrl.nets import SquashedGaussianPolicy, TwinQ
+from pgrl.losses import soft_update_, twin_value_loss
+from pgrl.nets import FlatAdam, SquashedGaussianPolicy, TwinQ, frozen
 from pgrl.types import Batch
 
 
@@ -43,8 +43,8 @@ class SACConfig:
     """parallel environments N"""
     buffer_size: int = 1_000_000
     """replay buffer capacity (transitions)"""
-    batch_size: int = 256
-    """minibatch size B sampled from the buffer per update"""
+    minibatch_size: int = 256
+    """minibatch size B: transitions sampled from the replay buffer for one gradient step"""
     learning_starts: int = 5_000
     """uniformly random warm-up steps before the first update"""
     updates_per_step: int = 1
@@ -73,7 +73,7 @@ class SACConfig:
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
         check_range("buffer_size", self.buffer_size, 1)
-        check_range("batch_size", self.batch_size, 1)
+        check_range("minibatch_size", self.minibatch_size, 1)
         check_range("learning_starts", self.learning_starts, 0)
         check_range("updates_per_step", self.updates_per_step, 1)
         check_range("gamma", self.gamma, 0.0, 1.0)
@@ -83,9 +83,10 @@ class SACConfig:
         check_range("alpha_learning_rate", self.alpha_learning_rate, 0.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, low_open=True)
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
-        if self.batch_size > self.buffer_size:
+        if self.minibatch_size > self.buffer_size:
             raise ConfigError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})"
+                f"minibatch_size ({self.minibatch_size}) must not exceed "
+                f"buffer_size ({self.buffer_size})"
             )
 
 
@@ -155,7 +156,7 @@ class Temperature(nn.Module):
 class SAC:
     """SAC: squashed Gaussian policy, twin soft critics with targets, automatic temperature."""
 
-    collection = "replay"
+    collection: Collection = "replay"
 
     def __init__(self, config: SACConfig, spaces: SpaceInfo) -> None:
         assert spaces.low is not None and spaces.high is not None
@@ -170,12 +171,10 @@ class SAC:
         self.target_entropy = (
             -float(spaces.act_dim) if config.target_entropy is None else config.target_entropy
         )
-        self.policy_optimizer = make_adam(self.policy.parameters(), config.learning_rate)
-        self.critic_optimizer = make_adam(self.critic.parameters(), config.critic_learning_rate)
+        self.policy_optimizer = FlatAdam([self.policy], config.learning_rate)
+        self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
         self.alpha_optimizer = (
-            make_adam(self.temperature.parameters(), config.alpha_learning_rate)
-            if config.auto_alpha
-            else None
+            FlatAdam([self.temperature], config.alpha_learning_rate) if config.auto_alpha else None
         )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
@@ -192,12 +191,27 @@ class SAC:
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         out: dict[str, torch.optim.Optimizer] = {
-            "policy": self.policy_optimizer,
-            "critic": self.critic_optimizer,
+            "policy": self.policy_optimizer.optimizer,
+            "critic": self.critic_optimizer.optimizer,
         }
         if self.alpha_optimizer is not None:
-            out["alpha"] = self.alpha_optimizer
+            out["alpha"] = self.alpha_optimizer.optimizer
         return out
+
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(
+            buffer_size=config.buffer_size,
+            learning_starts=config.learning_starts,
+            minibatch_size=config.minibatch_size,
+            updates_per_step=config.updates_per_step,
+        )
+
+    def exploration_state(self) -> Tensor:
+        return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        pass
 
     @torch.no_grad()
     def target(self, batch: Batch) -> Tensor:
@@ -218,11 +232,8 @@ class SAC:
         """Regress both soft critics on the same target y."""
         target = self.target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
-        kind = self.config.value_loss
-        loss = value_loss(q1, target, kind) + value_loss(q2, target, kind)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
+        loss = twin_value_loss(q1, q2, target, self.config.value_loss)
+        self.critic_optimizer.step(loss)
         return loss.detach()
 
     def policy_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -231,23 +242,18 @@ class SAC:
         Returns the loss and log π(a|s) of the sampled actions (detached), which the
         temperature step reuses.
         """
-        set_requires_grad(self.critic, False)
-        action, log_prob = self.policy.rsample(batch.obs)
-        q1, q2 = self.critic(batch.obs, action)
-        loss = sac_actor_loss(torch.min(q1, q2), log_prob, self.temperature.alpha)
-        self.policy_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.policy_optimizer.step()
-        set_requires_grad(self.critic, True)
+        with frozen(self.critic):
+            action, log_prob = self.policy.rsample(batch.obs)
+            q1, q2 = self.critic(batch.obs, action)
+            loss = sac_actor_loss(torch.min(q1, q2), log_prob, self.temperature.alpha)
+            self.policy_optimizer.step(loss)
         return loss.detach(), log_prob.detach()
 
     def temperature_step(self, log_prob: Tensor) -> Tensor:
         """Move log α along −∇J(α): down when the entropy exceeds H̄, up when it falls short."""
         loss = temperature_loss(self.temperature.log_alpha, log_prob, self.target_entropy)
         if self.alpha_optimizer is not None:
-            self.alpha_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.alpha_optimizer.step()
+            self.alpha_optimizer.step(loss)
         return loss.detach()
 
     def update(self, batch: Batch) -> dict[str, Tensor]:

@@ -24,13 +24,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import make_adam
-from pgrl.algos.ddpg import GaussianNoise, actor_loss, critic_target, set_requires_grad
+from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.ddpg import GaussianNoise, actor_loss, critic_target
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
-from pgrl.losses import soft_update_, value_loss
-from pgrl.nets import DeterministicActor, TwinQ
+from pgrl.losses import soft_update_, twin_value_loss
+from pgrl.nets import DeterministicActor, FlatAdam, TwinQ, frozen
 from pgrl.types import Batch
 
 
@@ -40,8 +40,8 @@ class TD3Config:
     """parallel environments N"""
     buffer_size: int = 1_000_000
     """replay buffer capacity (transitions)"""
-    batch_size: int = 256
-    """minibatch size B sampled from the buffer per update"""
+    minibatch_size: int = 256
+    """minibatch size B: transitions sampled from the replay buffer for one gradient step"""
     learning_starts: int = 25_000
     """uniformly random warm-up steps before the first update"""
     updates_per_step: int = 1
@@ -70,7 +70,7 @@ class TD3Config:
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
         check_range("buffer_size", self.buffer_size, 1)
-        check_range("batch_size", self.batch_size, 1)
+        check_range("minibatch_size", self.minibatch_size, 1)
         check_range("learning_starts", self.learning_starts, 0)
         check_range("updates_per_step", self.updates_per_step, 1)
         check_range("gamma", self.gamma, 0.0, 1.0)
@@ -82,9 +82,10 @@ class TD3Config:
         check_range("target_noise_clip", self.target_noise_clip, 0.0)
         check_range("policy_delay", self.policy_delay, 1)
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
-        if self.batch_size > self.buffer_size:
+        if self.minibatch_size > self.buffer_size:
             raise ConfigError(
-                f"batch_size ({self.batch_size}) must not exceed buffer_size ({self.buffer_size})"
+                f"minibatch_size ({self.minibatch_size}) must not exceed "
+                f"buffer_size ({self.buffer_size})"
             )
 
 
@@ -166,7 +167,7 @@ class DelayState(nn.Module):
 class TD3:
     """TD3: DDPG with twin critics, target policy smoothing and delayed policy updates."""
 
-    collection = "replay"
+    collection: Collection = "replay"
 
     def __init__(self, config: TD3Config, spaces: SpaceInfo) -> None:
         assert spaces.low is not None and spaces.high is not None
@@ -182,8 +183,8 @@ class TD3:
         self.critic = TwinQ(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = make_adam(self.actor.parameters(), config.learning_rate)
-        self.critic_optimizer = make_adam(self.critic.parameters(), config.critic_learning_rate)
+        self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
+        self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
         self.noise = GaussianNoise(
             (config.num_envs, spaces.act_dim), config.exploration_noise * half_range
         )
@@ -206,7 +207,22 @@ class TD3:
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        return {"actor": self.actor_optimizer.optimizer, "critic": self.critic_optimizer.optimizer}
+
+    def loop_settings(self) -> LoopSettings:
+        config = self.config
+        return LoopSettings(
+            buffer_size=config.buffer_size,
+            learning_starts=config.learning_starts,
+            minibatch_size=config.minibatch_size,
+            updates_per_step=config.updates_per_step,
+        )
+
+    def exploration_state(self) -> Tensor:
+        return self.noise.state()
+
+    def load_exploration_state(self, state: Tensor) -> None:
+        self.noise.load_state(state)
 
     @torch.no_grad()
     def target(self, batch: Batch) -> Tensor:
@@ -225,21 +241,15 @@ class TD3:
         """Regress both critics on the same target y."""
         target = self.target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
-        kind = self.config.value_loss
-        loss = value_loss(q1, target, kind) + value_loss(q2, target, kind)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_optimizer.step()
+        loss = twin_value_loss(q1, q2, target, self.config.value_loss)
+        self.critic_optimizer.step(loss)
         return loss.detach()
 
     def actor_step(self, batch: Batch) -> Tensor:
         """Ascend Q_1(s, μ(s)), DDPG's actor loss; the critics are frozen."""
-        set_requires_grad(self.critic, False)
-        loss = actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_optimizer.step()
-        set_requires_grad(self.critic, True)
+        with frozen(self.critic):
+            loss = actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
+            self.actor_optimizer.step(loss)
         return loss.detach()
 
     def update(self, batch: Batch) -> dict[str, Tensor]:

@@ -119,7 +119,7 @@ def training_rate(work: Workload, seed: int = 0) -> float:
         progress=False,
         vectorization=work.vectorization,
     )
-    warmup = getattr(agent.config, "learning_starts", 0)
+    warmup = agent.algorithm.loop_settings().learning_starts
     if warmup:
         rows = [h for h in agent.history if h["env_steps"] > warmup + 1 and "steps_per_second" in h]
         return float(statistics.median(h["steps_per_second"] for h in rows))

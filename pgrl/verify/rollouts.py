@@ -62,11 +62,6 @@ class Episodes:
             mask=self.mask,
         )
 
-    @property
-    def num_steps(self) -> int:
-        """Real (unmasked) transitions."""
-        return int(self.mask.sum().item())
-
 
 def _categorical(cdf: Tensor, generator: torch.Generator) -> Tensor:
     """One index per row of ``cdf`` ``(N, K)`` by inverting the CDF with a uniform draw."""

@@ -8,6 +8,7 @@ import torch
 import pgrl
 from pgrl.algos.a2c import A2C, A2CConfig
 from pgrl.envs import SpaceInfo
+from pgrl.nets import CategoricalPolicy
 from pgrl.types import Rollout
 
 
@@ -121,6 +122,14 @@ def masked_rollout(discrete: bool) -> Rollout:
     )
 
 
+def _make_algo(discrete: bool, config: A2CConfig) -> A2C:
+    import numpy as np
+
+    torch.manual_seed(0)
+    bounds = {} if discrete else {"low": -np.ones(2, np.float32), "high": np.ones(2, np.float32)}
+    return A2C(config, SpaceInfo(obs_dim=3, discrete=discrete, act_dim=2, **bounds))
+
+
 @pytest.mark.parametrize("discrete", [True, False])
 @pytest.mark.parametrize(
     "overrides",
@@ -131,31 +140,58 @@ def masked_rollout(discrete: bool) -> Rollout:
         {"n_step": 2, "hidden_sizes": (7,)},
     ],
 )
-def test_closed_form_gradients_equal_autograd_of_the_losses(discrete: bool, overrides) -> None:  # type: ignore[no-untyped-def]
-    import numpy as np
-
-    torch.manual_seed(0)
+def test_update_steps_on_autograd_gradient_of_the_losses(discrete: bool, overrides) -> None:  # type: ignore[no-untyped-def]
+    # the update (flat parameters, one Adam) steps on the gradient autograd gives the losses,
+    # for every parameter
     config = A2CConfig(**overrides)
-    bounds = {} if discrete else {"low": -np.ones(2, np.float32), "high": np.ones(2, np.float32)}
-    algo = A2C(config, SpaceInfo(obs_dim=3, discrete=discrete, act_dim=2, **bounds))
     rollout = masked_rollout(discrete)
-    policy_loss, critic_loss, entropy = algo.losses(rollout)
-    (policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy).backward()
-    pairs, closed_losses = algo.closed_form_gradients(rollout)
-    assert {id(p) for p, _ in pairs} == {id(p) for p in algo.params}
-    for param, grad in pairs:
-        torch.testing.assert_close(torch.from_numpy(grad), param.grad, rtol=1e-4, atol=1e-6)
-    for autograd_value, closed_value in zip(
-        (policy_loss, critic_loss, entropy), closed_losses, strict=True
-    ):
-        torch.testing.assert_close(closed_value, autograd_value.detach(), rtol=1e-5, atol=1e-6)
+    reference = _make_algo(discrete, config)
+    policy_loss, critic_loss, entropy = reference.losses(rollout)
+    loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
+    params = [p for m in reference.modules().values() for p in m.parameters()]
+    expected = torch.autograd.grad(loss, params)
+    algo = _make_algo(discrete, config)
+    algo.optimizer.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    algo.optimizer.max_grad_norm = None
+    metrics = algo.update(rollout)
+    got = [p.grad for m in algo.modules().values() for p in m.parameters()]
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(metrics["policy_loss"], policy_loss.detach())
+    torch.testing.assert_close(metrics["value_loss"], critic_loss.detach())
 
 
-def test_one_update_is_the_same_either_way() -> None:
-    rollout = fixed_rollout()
-    after = []
-    for gradients in ("autograd", "closed_form"):
-        algo = make(gradients=gradients)
-        algo.update(rollout)
-        after.append(torch.cat([p.detach().flatten() for p in algo.params]))
-    torch.testing.assert_close(after[0], after[1], rtol=1e-4, atol=1e-6)
+class TemperaturePolicy(CategoricalPolicy):
+    """π(a|s) = softmax(logits(s) / T) with a learnable temperature T: a parameter outside
+    the MLP, in a policy that overrides log_prob_entropy."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden=(64, 64)) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(obs_dim, n_actions, hidden)
+        self.temperature = torch.nn.Parameter(torch.tensor(1.3))
+
+    def log_prob_entropy(self, obs, action):  # type: ignore[no-untyped-def]
+        log_probs = torch.log_softmax(self(obs) / self.temperature, dim=-1)
+        log_prob = log_probs.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        return log_prob, -(log_probs.exp() * log_probs).sum(-1)
+
+
+def test_a_learnable_temperature_gets_its_autograd_gradient(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pgrl.algos.a2c as a2c_module
+
+    def make_temperature_policy(obs_dim, act_dim, discrete, hidden, log_std_init):  # type: ignore[no-untyped-def]
+        return TemperaturePolicy(obs_dim, act_dim, hidden)
+
+    monkeypatch.setattr(a2c_module, "make_policy", make_temperature_policy)
+    config = A2CConfig(entropy_coef=0.1, max_grad_norm=None)
+    rollout = masked_rollout(True)
+    reference = _make_algo(True, config)
+    policy_loss, critic_loss, entropy = reference.losses(rollout)
+    loss = policy_loss + critic_loss - 0.1 * entropy
+    (expected,) = torch.autograd.grad(loss, [reference.policy.temperature])  # type: ignore[attr-defined]
+    algo = _make_algo(True, config)
+    assert any(p is algo.policy.temperature for p in algo.optimizer.params)  # type: ignore[attr-defined]
+    algo.optimizer.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    algo.update(rollout)
+    got = algo.policy.temperature.grad  # type: ignore[attr-defined]
+    assert expected.abs() > 1e-5  # a real gradient, not a zero one
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)

@@ -118,9 +118,9 @@ def test_ddpg_refuses_discrete_actions_with_a_clear_message() -> None:
         pgrl.train("ddpg", "CartPole-v1", steps=10, save=False)
 
 
-def test_batch_larger_than_buffer_is_refused() -> None:
-    with pytest.raises(ConfigError, match="batch_size"):
-        DDPGConfig(batch_size=512, buffer_size=100)
+def test_minibatch_larger_than_buffer_is_refused() -> None:
+    with pytest.raises(ConfigError, match="minibatch_size"):
+        DDPGConfig(minibatch_size=512, buffer_size=100)
 
 
 def test_same_seed_gives_identical_parameters() -> None:
@@ -129,7 +129,7 @@ def test_same_seed_gives_identical_parameters() -> None:
         "seed": 1,
         "save": False,
         "eval_episodes": 1,
-        "config": {"learning_starts": 300, "batch_size": 32, "hidden_sizes": (16, 16)},
+        "config": {"learning_starts": 300, "minibatch_size": 32, "hidden_sizes": (16, 16)},
     }
     a, b = pgrl.train("ddpg", "Pendulum-v1", **kw), pgrl.train("ddpg", "Pendulum-v1", **kw)  # type: ignore[arg-type]
     for p, q in zip(a.algorithm.actor.parameters(), b.algorithm.actor.parameters(), strict=True):  # type: ignore[attr-defined]

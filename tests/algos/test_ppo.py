@@ -14,14 +14,11 @@ import pgrl
 from pgrl.algos.ppo import (
     PPO,
     MinibatchTerms,
-    PPOArrays,
     PPOConfig,
     PPOData,
     approx_kl,
     clipped_surrogate,
-    clipped_surrogate_terms,
     clipped_value_loss,
-    clipped_value_terms,
 )
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
@@ -119,7 +116,7 @@ def test_approx_kl_is_zero_at_ratio_one_and_close_to_the_exact_kl() -> None:
 
 
 class Seen(NamedTuple):
-    """What a test sees of one minibatch step, from either gradient path."""
+    """What a test sees of one minibatch step."""
 
     rows: int
     approx_kl: float
@@ -127,46 +124,33 @@ class Seen(NamedTuple):
 
 
 def record_terms(algo: PPO) -> list[Seen]:
-    """Wrap the minibatch step of ``algo``'s gradient path so the test sees every minibatch."""
+    """Wrap ``algo``'s minibatch step so the test sees every minibatch."""
     seen: list[Seen] = []
-    if algo.config.gradients == "autograd":
-        original = algo.minibatch_terms
+    original = algo.minibatch_terms
 
-        def spy(data: PPOData, index: torch.Tensor) -> MinibatchTerms:
-            terms = original(data, index)
-            seen.append(Seen(len(index), terms.approx_kl.item(), terms.clip_fraction.item()))
-            return terms
+    def spy(data: PPOData, index: torch.Tensor) -> MinibatchTerms:
+        terms = original(data, index)
+        seen.append(Seen(len(index), terms.approx_kl.item(), terms.clip_fraction.item()))
+        return terms
 
-        algo.minibatch_terms = spy  # type: ignore[method-assign]
-    else:
-        closed = algo.closed_form_gradients
-
-        def closed_spy(data: PPOArrays, index: np.ndarray):  # type: ignore[no-untyped-def]
-            pairs, terms = closed(data, index)
-            seen.append(Seen(len(index), float(terms[3]), float(terms[4])))
-            return pairs, terms
-
-        algo.closed_form_gradients = closed_spy  # type: ignore[method-assign]
+    algo.minibatch_terms = spy  # type: ignore[method-assign]
     return seen
 
 
-GRADIENTS = pytest.mark.parametrize("gradients", ["closed_form", "autograd"])
-
-
-@GRADIENTS
 @pytest.mark.parametrize("spaces", [DISCRETE, BOX], ids=["discrete", "box"])
-def test_first_minibatch_has_ratio_one_and_zero_kl(spaces: SpaceInfo, gradients: str) -> None:
+def test_first_minibatch_has_ratio_one_and_zero_kl(spaces: SpaceInfo) -> None:
     # normalizers on: the statistics move during the update, after π_old's log-probs are taken
-    algo = make(
-        spaces, normalize_obs=True, normalize_reward=True, learning_rate=1e-2, gradients=gradients
-    )
+    algo = make(spaces, normalize_obs=True, normalize_reward=True, learning_rate=1e-2)
     seen = record_terms(algo)
     for seed in range(3):  # not only the first update: statistics have moved by then
         seen.clear()
         algo.update(fixed_rollout(spaces, seed))
         assert len(seen) == algo.config.update_epochs * algo.config.num_minibatches
-        # ρ = 1 exactly on every row of the first minibatch: KL estimate 0, nothing clipped
-        assert seen[0].approx_kl == 0.0
+        # ρ = 1 on every row of the first minibatch: KL estimate 0, nothing clipped. Up to
+        # float rounding: π_old's log-probs come from one pass over the whole rollout, the
+        # minibatch's from its own rows, and the matmul kernel rounds the last bit by size.
+        # (Statistics taken at the wrong moment shift every observation: far above 1e-6.)
+        assert abs(seen[0].approx_kl) < 1e-6
         assert seen[0].clip_fraction == 0.0
         assert seen[-1].approx_kl > 0.0  # it learned
 
@@ -180,7 +164,7 @@ def test_old_log_probs_use_the_observation_statistics_that_acted() -> None:
         acted_log_prob, _ = algo.policy.log_prob_entropy(acted_obs, rollout.actions.reshape(32))
     data = algo.prepare(rollout)
     assert torch.equal(data.obs, acted_obs)
-    assert_close(data.log_prob, acted_log_prob)  # (π_old on the NumPy path: last-bit rounding)
+    assert torch.equal(data.log_prob, acted_log_prob)
     assert not torch.equal(algo.normalize(rollout.obs).reshape(32, 3), acted_obs)  # they moved
 
 
@@ -192,9 +176,8 @@ def test_box_ratio_uses_the_joint_log_probability_of_the_action_vector() -> None
     assert_close(data.log_prob, log_prob)
 
 
-@GRADIENTS
-def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics(gradients: str) -> None:
-    algo = make(gradients=gradients)
+def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics() -> None:
+    algo = make()
     rollout = fixed_rollout(DISCRETE)
     mask = torch.ones(8, 4)
     mask[3, 0] = mask[5, 2] = 0.0
@@ -213,7 +196,8 @@ def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics(gradie
     assert data.obs.shape == (30, 3)
     assert data.obs.abs().max() < 1e3
     assert data.advantage.mean().abs() < 1e-5
-    assert data.advantage.std().item() == pytest.approx(1.0, abs=1e-4)
+    # normalised with the population std (divide by n) over the real rows
+    assert data.advantage.std(correction=0).item() == pytest.approx(1.0, abs=1e-4)
     seen = record_terms(algo)
     algo.update(rollout)
     # 30 real rows cut into 4 minibatches per epoch: every real row once per epoch
@@ -244,13 +228,12 @@ def test_updates_lower_the_value_loss_on_a_fixed_rollout() -> None:
     assert after < 0.7 * before
 
 
-@GRADIENTS
-def test_kl_early_stop_ends_the_update_after_the_first_epoch(gradients: str) -> None:
-    algo = make(learning_rate=1e-2, update_epochs=10, target_kl=1e-9, gradients=gradients)
+def test_kl_early_stop_ends_the_update_after_the_first_epoch() -> None:
+    algo = make(learning_rate=1e-2, update_epochs=10, target_kl=1e-9)
     seen = record_terms(algo)
     algo.update(fixed_rollout(DISCRETE))
     assert len(seen) == algo.config.num_minibatches  # one epoch of 4 minibatches
-    algo = make(learning_rate=1e-2, update_epochs=10, gradients=gradients)
+    algo = make(learning_rate=1e-2, update_epochs=10)
     seen = record_terms(algo)
     algo.update(fixed_rollout(DISCRETE))
     assert len(seen) == 10 * algo.config.num_minibatches
@@ -294,60 +277,37 @@ def test_same_seed_gives_identical_parameters() -> None:
     assert not torch.equal(next(policy.parameters()), next(reference.parameters()))
 
 
-# --- the closed-form gradient against autograd ------------------------------------------
+# --- the update's gradient is autograd's ---------------------------------------------------
 
 
-def test_surrogate_and_value_slopes_match_autograd_including_ties_and_clip_edges() -> None:
+def test_surrogate_gradient_by_hand_including_clip_edges() -> None:
+    # ∂/∂ρ of min(ρA, clip(ρ, 1 − ε, 1 + ε)A) is A where the unclipped term is the minimum,
+    # 0 where the clipped constant is (ρ beyond the edge in the direction A favours)
     eps = 0.2
-    # ratios inside, outside and exactly on the clip range, both advantage signs, and ρ = 1
-    ratio = torch.tensor(
-        [0.5, 0.8, 0.9, 1.0, 1.2, 1.5, 0.5, 0.8, 1.0, 1.2, 1.5], dtype=torch.float64
-    )
-    advantage = torch.tensor([1.0] * 6 + [-1.0] * 5, dtype=torch.float64)
-    ratio.requires_grad_(True)
-    torch.min(ratio * advantage, ratio.clamp(1 - eps, 1 + eps) * advantage).sum().backward()
-    objective, slope = clipped_surrogate_terms(ratio.detach().numpy(), advantage.numpy(), eps)
-    np.testing.assert_allclose(slope, ratio.grad.numpy())
-    expected_loss = clipped_surrogate(ratio.detach(), advantage, eps).item()
-    assert -objective.mean() == pytest.approx(expected_loss)
-    old = torch.zeros(6, dtype=torch.float64)
-    returns = torch.full((6,), 3.0, dtype=torch.float64)
-    for clip in (None, 0.5):
-        value = torch.tensor(
-            [2.0, 4.0, 0.5, -0.5, 3.0, 0.25], dtype=torch.float64, requires_grad=True
-        )
-        (clipped_value_loss(value, old, returns, clip) * 6).backward()
-        loss, value_slope = clipped_value_terms(
-            value.detach().numpy(), old.numpy(), returns.numpy(), clip
-        )
-        np.testing.assert_allclose(value_slope, value.grad.numpy())
-        assert loss.mean() == pytest.approx(clipped_value_loss(value, old, returns, clip).item())
+    ratio = torch.tensor([0.5, 1.0, 1.5, 0.5, 1.0, 1.5], requires_grad=True)
+    advantage = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+    (clipped_surrogate(ratio, advantage, eps) * -6).backward()
+    assert ratio.grad is not None
+    assert ratio.grad.tolist() == [1.0, 1.0, 0.0, 0.0, -1.0, -1.0]
 
 
 @pytest.mark.parametrize("spaces", [DISCRETE, BOX], ids=["discrete", "box"])
 @pytest.mark.parametrize(
     "overrides", [{}, {"clip_value": False, "entropy_coef": 0.0}, {"entropy_coef": 0.3}]
 )
-def test_closed_form_gradients_equal_autograd_of_the_minibatch_loss(spaces, overrides) -> None:  # type: ignore[no-untyped-def]
+def test_minibatch_step_uses_autograd_gradient_of_the_loss(spaces, overrides) -> None:  # type: ignore[no-untyped-def]
     algo = make(spaces, **overrides)
     data = algo.prepare(fixed_rollout(spaces))
     # move π_old away from π so that some ratios fall outside the clip range
     gen = torch.Generator().manual_seed(1)
     data = data._replace(log_prob=data.log_prob + 0.5 * torch.randn(32, generator=gen))
     index = torch.arange(3, 27)
-    algo.minibatch_terms(data, index).loss.backward()
-    arrays = PPOArrays(*(t.numpy() for t in data))
-    pairs, terms = algo.closed_form_gradients(arrays, index.numpy())
-    assert {id(p) for p, _ in pairs} == {id(p) for p in algo.params}
-    for param, grad in pairs:
-        assert_close(torch.from_numpy(grad), param.grad, rtol=1e-4, atol=1e-6)
-    reference = algo.minibatch_terms(data, index)
-    assert 0.0 < reference.clip_fraction.item() < 1.0  # the test exercises clipping
-    expected = [
-        reference.policy_loss.item(),
-        reference.value_loss.item(),
-        reference.entropy.item(),
-        reference.approx_kl.item(),
-        reference.clip_fraction.item(),
-    ]
-    np.testing.assert_allclose(terms, expected, rtol=1e-5, atol=1e-6)
+    params = algo.optimizer.params
+    terms = algo.minibatch_terms(data, index)
+    assert 0.0 < terms.clip_fraction.item() < 1.0  # the test exercises clipping
+    expected = torch.autograd.grad(terms.loss, params)
+    algo.optimizer.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    algo.optimizer.max_grad_norm = None
+    algo.optimizer.step(algo.minibatch_terms(data, index).loss)
+    for p, e in zip(params, expected, strict=True):
+        assert_close(p.grad, e)

@@ -194,7 +194,7 @@ def test_same_seed_gives_identical_parameters() -> None:
         "seed": 1,
         "save": False,
         "eval_episodes": 1,
-        "config": {"learning_starts": 300, "batch_size": 32, "hidden_sizes": (16, 16)},
+        "config": {"learning_starts": 300, "minibatch_size": 32, "hidden_sizes": (16, 16)},
     }
     a, b = pgrl.train("sac", "Pendulum-v1", **kw), pgrl.train("sac", "Pendulum-v1", **kw)  # type: ignore[arg-type]
     for name, module in a.algorithm.modules().items():

@@ -192,7 +192,7 @@ def test_same_seed_gives_identical_parameters() -> None:
         "seed": 1,
         "save": False,
         "eval_episodes": 1,
-        "config": {"learning_starts": 300, "batch_size": 32, "hidden_sizes": (16, 16)},
+        "config": {"learning_starts": 300, "minibatch_size": 32, "hidden_sizes": (16, 16)},
     }
     a, b = pgrl.train("td3", "Pendulum-v1", **kw), pgrl.train("td3", "Pendulum-v1", **kw)  # type: ignore[arg-type]
     for p, q in zip(a.algorithm.actor.parameters(), b.algorithm.actor.parameters(), strict=True):  # type: ignore[attr-defined]

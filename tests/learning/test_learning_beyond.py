@@ -44,7 +44,7 @@ def test_sac_solves_pendulum_within_12k_steps() -> None:
 def test_sac_on_halfcheetah_rises_well_above_a_random_policy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # MuJoCo smoke test: 6,000 steps of SAC (128x128, batch 128, 1,000 warm-up steps). On the
+    # MuJoCo smoke test: 6,000 steps of SAC (128x128, minibatch 128, 1,000 warm-up steps). On the
     # same 10 evaluation episodes (seed 0 + 1_000_003) the random policy scored -344, -268,
     # -314 for seeds 0-2 and SAC -78, -22, -44: gains of 246-270. A 10-episode mean of the
     # random policy has a standard error of about 22, so +150 is not noise. About 25 s.
@@ -62,7 +62,7 @@ def test_sac_on_halfcheetah_rises_well_above_a_random_policy(
         6_000,
         seed=seed,
         hidden_sizes=(128, 128),
-        batch_size=128,
+        minibatch_size=128,
         learning_starts=1_000,
         buffer_size=10_000,
     )
