@@ -129,7 +129,7 @@ class A2C:
     def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
         """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
         config = self.config
-        mask = rollout.mask
+        mask = rollout.loss_mask
         # critic: one forward pass for V(s) and V(s'); only V(s) keeps its gradient
         both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
         value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()

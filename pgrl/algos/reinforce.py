@@ -138,7 +138,7 @@ class Reinforce:
 
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
-        mask = rollout.mask
+        mask = rollout.loss_mask
         # 1. returns: G_t (or r(τ)); a time-limit cut bootstraps from V(s') when V exists
         next_values = None
         if self.value is not None:

@@ -195,3 +195,19 @@ def test_a_learnable_temperature_gets_its_autograd_gradient(monkeypatch) -> None
     got = algo.policy.temperature.grad  # type: ignore[attr-defined]
     assert expected.abs() > 1e-5  # a real gradient, not a zero one
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_a_rollout_without_placeholders_takes_plain_means_of_equal_value() -> None:
+    rollout = fixed_rollout()
+    assert rollout.loss_mask is None and masked_rollout(True).loss_mask is not None
+    from pgrl.losses import policy_gradient_loss, value_loss
+
+    gen = torch.Generator().manual_seed(0)
+    log_prob, weight = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    ones = torch.ones(5, 4)
+    torch.testing.assert_close(
+        policy_gradient_loss(log_prob, weight, ones), policy_gradient_loss(log_prob, weight)
+    )
+    torch.testing.assert_close(
+        value_loss(log_prob, weight, "huber", ones), value_loss(log_prob, weight, "huber")
+    )
