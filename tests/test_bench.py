@@ -150,3 +150,225 @@ def test_ppo_peer_gets_pgrl_presets_hyperparameters(
     assert seen["clip_range"] == 0.2
     results = json.loads((tmp_path / "b.json").read_text())
     assert results["peers"][0]["peer"] == "stable-baselines3 0.0-fake PPO"
+
+
+# Off-policy workloads at the peers' networks (256x256, minibatch 256) and their SB3 peers
+
+PEER_NETS = {"hidden_sizes": (256, 256), "minibatch_size": 256}
+
+
+def _tiny_offpolicy(algo: str, steps: int = 300, learning_starts: int = 100) -> bench.Workload:
+    """A peer workload cut to a few hundred steps (the warm-up too), for real runs in tests."""
+    return bench.Workload(
+        algo,
+        "Pendulum-v1",
+        steps,
+        steps,
+        steps,
+        overrides=(*bench.OFFPOLICY_PEER_OVERRIDES, ("learning_starts", learning_starts)),
+        limit_steps=steps,
+        solve=False,
+        label=bench.OFFPOLICY_PEER_LABEL,
+    )
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_offpolicy_workloads_at_the_peers_networks(algo: str) -> None:
+    from pgrl.train import resolve_config
+
+    rows = [w for w in bench.WORKLOADS if w.algo == algo and w.env == "Pendulum-v1"]
+    (preset,) = [w for w in rows if not w.label]
+    (peer,) = [w for w in rows if w.label]
+    assert dict(peer.overrides) == PEER_NETS and peer.label == "256x256/mb256"
+    assert peer.steps == preset.steps == 4_000 and not peer.solve and preset.solve
+    assert peer.name == f"{algo} 256x256/mb256" and preset.name == algo
+    cfg = resolve_config(algo, peer.env, dict(peer.overrides))
+    assert cfg.hidden_sizes == (256, 256) and cfg.minibatch_size == 256 and cfg.num_envs == 1
+    assert resolve_config(algo, preset.env, dict(preset.overrides)).hidden_sizes == (64, 64)
+    assert bench.has_offpolicy_peer(peer) and not bench.has_offpolicy_peer(preset)
+
+
+def _spaces(act_dim: int = 2) -> Any:
+    import numpy as np
+
+    from pgrl.envs import SpaceInfo
+
+    return SpaceInfo(
+        obs_dim=3,
+        discrete=False,
+        act_dim=act_dim,
+        low=np.full(act_dim, -2.0, np.float32),
+        high=np.full(act_dim, 2.0, np.float32),
+    )
+
+
+# distinct values, so that a field mapped to the wrong keyword shows
+DISTINCT = {
+    **PEER_NETS,
+    "buffer_size": 12_345,
+    "learning_starts": 77,
+    "updates_per_step": 3,
+    "gamma": 0.97,
+    "tau": 0.02,
+    "learning_rate": 5e-4,
+    "critic_learning_rate": 5e-4,
+}
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_sb3_offpolicy_kwargs_map_pgrls_config(algo: str) -> None:
+    from pgrl.train import resolve_config
+
+    extra: dict[str, Any] = {
+        "ddpg": {"exploration_noise": 0.3},
+        "td3": {
+            "exploration_noise": 0.3,
+            "policy_delay": 4,
+            "target_noise": 0.25,
+            "target_noise_clip": 0.45,
+        },
+        "sac": {"alpha_learning_rate": 5e-4},
+    }[algo]
+    cfg = resolve_config(algo, "Pendulum-v1", {**DISTINCT, **extra})
+    kw = bench.sb3_offpolicy_kwargs(algo, cfg, _spaces(act_dim=2))
+    expected = {
+        "learning_rate": 5e-4,
+        "buffer_size": 12_345,
+        "learning_starts": 77,
+        "batch_size": 256,
+        "tau": 0.02,
+        "gamma": 0.97,
+        "train_freq": 1,
+        "gradient_steps": 3,
+        "policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [256, 256]}},
+        "device": "cpu",
+    }
+    sigma = kw.pop("action_noise_sigma")
+    if algo == "sac":
+        expected |= {"ent_coef": "auto", "target_entropy": "auto"}
+        assert sigma is None
+    else:
+        # SB3 adds the noise to actions scaled to [-1, 1]: σ = 0.3 there is 0.3 × the half
+        # range (2) in Pendulum's units, pgrl's exploration_noise
+        assert sigma.tolist() == pytest.approx([0.3, 0.3])
+    if algo == "td3":
+        expected |= {"policy_delay": 4, "target_policy_noise": 0.25, "target_noise_clip": 0.45}
+    assert kw == expected
+
+
+def test_sb3_sac_temperature_settings() -> None:
+    from pgrl.train import resolve_config
+
+    def kwargs(**overrides: Any) -> dict[str, Any]:
+        cfg = resolve_config("sac", "Pendulum-v1", {**PEER_NETS, **overrides})
+        return bench.sb3_offpolicy_kwargs("sac", cfg, _spaces())
+
+    assert kwargs(alpha=0.5)["ent_coef"] == "auto_0.5"  # learned, from 0.5
+    assert kwargs(alpha=0.2, auto_alpha=False)["ent_coef"] == 0.2  # fixed
+    assert kwargs(target_entropy=-3.0)["target_entropy"] == -3.0
+
+
+@pytest.mark.parametrize(
+    ("algo", "overrides", "message"),
+    [
+        ("td3", {"critic_learning_rate": 1e-4}, "one learning rate"),
+        ("sac", {"alpha_learning_rate": 3e-4}, "one learning rate"),
+        ("sac", {"value_loss": "huber"}, "MSE"),
+        ("ddpg", {"noise": "ou"}, "Gaussian"),
+        ("td3", {"num_envs": 4}, "1 environment"),
+    ],
+)
+def test_sb3_offpolicy_kwargs_refuse_what_sb3_cannot_match(
+    algo: str, overrides: dict[str, Any], message: str
+) -> None:
+    from pgrl.train import resolve_config
+
+    cfg = resolve_config(algo, "Pendulum-v1", {**PEER_NETS, **overrides})
+    with pytest.raises(ValueError, match=message):
+        bench.sb3_offpolicy_kwargs(algo, cfg, _spaces())
+
+
+def test_offpolicy_peer_times_only_after_the_warm_up_and_alternates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stand-in for Stable-Baselines3 records how the benchmark drives it: an untimed
+    learn(learning_starts), then learn(steps - learning_starts) continuing the same run."""
+    calls: list[Any] = []
+
+    class FakeEnv:
+        def close(self) -> None:
+            pass
+
+    class FakeNoise:
+        def __init__(self, mean: Any, sigma: Any) -> None:
+            self.mean, self.sigma = mean, sigma
+
+    class FakeTD3:
+        def __init__(self, policy: str, env: Any, **kwargs: Any) -> None:
+            calls.append(("sb3", policy, kwargs))
+            self.num_timesteps = 0
+
+        def learn(self, total_timesteps: int, reset_num_timesteps: bool = True) -> FakeTD3:
+            calls.append(("learn", total_timesteps, reset_num_timesteps))
+            self.num_timesteps = (0 if reset_num_timesteps else self.num_timesteps) + (
+                total_timesteps
+            )
+            return self
+
+    sb3 = types.ModuleType("stable_baselines3")
+    sb3.__version__ = "0.0-fake"  # type: ignore[attr-defined]
+    sb3.DDPG = sb3.TD3 = sb3.SAC = FakeTD3  # type: ignore[attr-defined]
+    env_util = types.ModuleType("stable_baselines3.common.env_util")
+    env_util.make_vec_env = lambda env_id, n_envs, seed: FakeEnv()  # type: ignore[attr-defined]
+    noise = types.ModuleType("stable_baselines3.common.noise")
+    noise.NormalActionNoise = FakeNoise  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "stable_baselines3", sb3)
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common", types.ModuleType("c"))
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.env_util", env_util)
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.noise", noise)
+
+    def fake_rate(work: bench.Workload, seed: int = 0) -> float:
+        calls.append(("pgrl", work.algo, work.overrides, work.steps, seed))
+        return 1_000.0
+
+    monkeypatch.setattr(bench, "training_rate", fake_rate)
+    works = [w for w in bench.WORKLOADS if w.algo == "td3"]  # the 64x64 row has no peer
+    (entry,) = bench.peers(works, repeats=2, threads=1)
+    assert [c[0] for c in calls] == ["pgrl", "sb3", "learn", "learn"] * 2  # A B A B
+    assert calls[0] == ("pgrl", "td3", bench.OFFPOLICY_PEER_OVERRIDES, 4_000, 0)
+    assert calls[2:4] == [("learn", 1_000, True), ("learn", 3_000, False)]
+    kwargs = calls[1][2]
+    assert kwargs["seed"] == 0 and calls[5][2]["seed"] == 1
+    assert (kwargs["batch_size"], kwargs["policy_delay"], kwargs["learning_starts"]) == (
+        256,
+        2,
+        1_000,
+    )
+    assert kwargs["action_noise"].sigma.tolist() == pytest.approx([0.1])
+    assert "action_noise_sigma" not in kwargs
+    assert entry["peer"] == "stable-baselines3 0.0-fake TD3"
+    assert entry["label"] == "256x256/mb256" and entry["overrides"] == PEER_NETS
+    assert entry["rate_after_learning_starts"] == 1_000 and entry["num_envs"] == 1
+
+
+def test_labelled_rows_are_told_apart_in_the_table_and_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    results = bench.run([_tiny_offpolicy("ddpg")], repeats=1, seeds=0)
+    (row,) = results["throughput"]
+    assert row["label"] == "256x256/mb256" and row["overrides"]["hidden_sizes"] == (256, 256)
+    assert row["train_steps_per_s"]["median"] > 0
+    assert "ddpg 256x256/mb256" in capsys.readouterr().out
+    json.dumps(results)  # the overrides stay JSON-able
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_real_stable_baselines3_peer_runs(algo: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip(
+        "stable_baselines3", reason="Stable-Baselines3 is not installed (pip install -e .[bench])"
+    )
+    (entry,) = bench.peers([_tiny_offpolicy(algo)], repeats=1, threads=1)
+    assert entry["peer"].endswith(algo.upper()) and entry["peer_steps_per_s"]["median"] > 0
+    assert entry["pgrl"][0]["ratio_to_peer"] > 0 and entry["rate_after_learning_starts"] == 100
+    printed = capsys.readouterr().out
+    assert f"{algo.upper()} 256x256/mb256" in printed and f"{algo} 256x256/mb256" in printed
