@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "combined_loss",
     "entropy_bonus",
     "masked_mean",
     "normalize_advantages",
@@ -135,6 +136,31 @@ def twin_value_loss(
         1.0
     """
     return value_loss(q1, target, kind) + value_loss(q2, target, kind)
+
+
+def combined_loss(
+    policy_loss: Tensor,
+    critic_loss: Tensor | None = None,
+    entropy: Tensor | None = None,
+    value_coef: float = 1.0,
+    entropy_coef: float = 0.0,
+) -> Tensor:
+    """L = L_π + c_V L_V − c_H H: one loss for one backward pass through actor and critic.
+
+    A term whose coefficient is 0 is left out rather than multiplied by 0: the gradient is
+    the same, and its part of the graph is never differentiated (at classic-control sizes
+    every autograd node costs microseconds).
+
+    Example:
+        >>> combined_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0), 0.5, 0.1).item()
+        1.7000000476837158
+    """
+    loss = policy_loss
+    if critic_loss is not None and value_coef != 0.0:
+        loss = loss + (critic_loss if value_coef == 1.0 else value_coef * critic_loss)
+    if entropy is not None and entropy_coef != 0.0:
+        loss = loss - entropy_coef * entropy
+    return loss
 
 
 def entropy_bonus(entropy: Tensor, mask: Tensor | None = None) -> Tensor:

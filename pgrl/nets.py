@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,11 @@ class MLP(nn.Sequential):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        # one reshape to rows (B, in) and one back, instead of a pair inside every linear
+        # layer given a (T, N, in) input: fewer autograd nodes
+        shape = x.shape
+        if x.ndim != 2:
+            x = x.reshape(-1, shape[-1])
         for layer in self:
             kind = type(layer)
             hooked = (
@@ -76,7 +82,80 @@ class MLP(nn.Sequential):
                 x = _ACTIVATIONS[kind](x)
             else:
                 x = layer(x)
-        return x
+        return x if len(shape) == 2 else x.reshape(*shape[:-1], x.shape[-1])
+
+    def numpy_forward(self, x: Tensor) -> np.ndarray | None:
+        """The forward pass on NumPy views of the weights, for acting; None where it cannot.
+
+        Acting is where pgrl crosses from the environment's arrays to the networks and back,
+        a few rows at a time; there one NumPy operation costs about a microsecond and one
+        torch operation several. This path needs no gradient, so it only runs the forward
+        that :meth:`forward` defines, for exact Linear/Tanh/ReLU layers without hooks, on a
+        CPU input of the weights' dtype. Anything else returns None and the caller takes
+        :meth:`forward` (tests compare the two).
+        """
+        layers = self._numpy_layers(x)
+        if layers is None:
+            return None
+        out = x.detach().numpy()
+        if out.ndim != 2:
+            out = out.reshape(-1, out.shape[-1])
+        for kind, w, b in layers:
+            if kind is nn.Linear:
+                out = out @ w.T
+                out += b
+            elif kind is nn.Tanh:
+                out = np.tanh(out)
+            else:
+                out = np.maximum(out, 0.0)
+        return out if x.ndim == 2 else out.reshape(*x.shape[:-1], out.shape[-1])
+
+    def _numpy_layers(self, x: Tensor) -> list[tuple[type, np.ndarray, np.ndarray]] | None:
+        if type(x) is not Tensor or not x.is_cpu or x.requires_grad:
+            return None
+        cache = self.__dict__.get("_numpy_cache")
+        if cache is not None:
+            modules, params, pointers, _ = cache
+            valid = (
+                tuple(self) == modules
+                and [p.data_ptr() for p in params] == pointers
+                and params[0].dtype == x.dtype
+            )
+            if not valid:
+                cache = None
+        if cache is None:
+            cache = self._build_numpy_cache()
+            if cache is None or cache[1][0].dtype != x.dtype:
+                return None
+        if any(
+            m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+            for m in cache[0]
+        ):
+            return None
+        return cache[3]
+
+    def _build_numpy_cache(self) -> tuple[Any, ...] | None:
+        """(modules, parameters, their data pointers, (kind, W, b) views), or None."""
+        layers: list[tuple[type, np.ndarray, np.ndarray]] = []
+        params: list[Tensor] = []
+        empty = np.empty(0, dtype=np.float32)
+        for layer in self:
+            kind = type(layer)
+            if isinstance(layer, nn.Linear) and kind is nn.Linear:
+                w, b = layer.weight, layer.bias
+                if b is None or not (w.is_cpu and b.is_cpu) or w.dtype != b.dtype:
+                    return None
+                params += [w, b]
+                layers.append((kind, w.detach().numpy(), b.detach().numpy()))
+            elif kind in _ACTIVATIONS:
+                layers.append((kind, empty, empty))
+            else:
+                return None
+        if not params:
+            return None
+        cache = (tuple(self), params, [p.data_ptr() for p in params], layers)
+        self.__dict__["_numpy_cache"] = cache
+        return cache
 
 
 def mlp(
@@ -230,11 +309,17 @@ class CategoricalPolicy(nn.Module):
         softmax(logits): three array operations, against a dozen for ``torch.multinomial``
         or inverting the CDF. (The loop acts under ``torch.inference_mode``.)
         """
+        array = self.logits.numpy_forward(obs)
+        if array is not None:  # the CPU path: the same draw from NumPy's generator
+            return torch.from_numpy((array + np.random.gumbel(size=array.shape)).argmax(-1))
         logits = self.logits(obs)
         return (logits + _gumbel_like(logits)).argmax(-1)
 
     def mode(self, obs: Tensor) -> Tensor:
         """The most likely action ``(B,)``, for deterministic evaluation."""
+        array = self.logits.numpy_forward(obs)
+        if array is not None:
+            return torch.from_numpy(array.argmax(-1))
         return self.logits(obs).argmax(-1)
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
@@ -270,11 +355,18 @@ class GaussianPolicy(nn.Module):
 
     def sample(self, obs: Tensor) -> Tensor:
         """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, with no gradient."""
+        array = self.mean.numpy_forward(obs)
+        if array is not None:  # the CPU path: the same draw from NumPy's generator
+            noise = np.random.standard_normal(array.shape).astype(array.dtype)
+            return torch.from_numpy(array + np.exp(self.log_std.detach().numpy()) * noise)
         mean = self.mean(obs).detach()
         return mean + self.log_std.detach().exp() * _normal_like(mean)
 
     def mode(self, obs: Tensor) -> Tensor:
         """μ(s), for deterministic evaluation."""
+        array = self.mean.numpy_forward(obs)
+        if array is not None:
+            return torch.from_numpy(array)
         return self.mean(obs).detach()
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 from torch.testing import assert_close
 
 from pgrl.nets import (
+    MLP,
     CategoricalPolicy,
     DeterministicActor,
     FlatAdam,
@@ -96,6 +98,51 @@ def test_mlp_computes_what_nn_sequential_computes() -> None:
         net = mlp([3, 16, 8, 2], activation, output_gain=1.0)
         x = torch.randn(4, 7, 3)
         assert_close(net(x), nn.Sequential.forward(net, x))
+
+
+def test_numpy_acting_path_matches_forward_and_follows_the_weights() -> None:
+    torch.manual_seed(0)
+    for activation in (nn.Tanh, nn.ReLU):
+        net = mlp([3, 16, 8, 2], activation, output_gain=1.0)
+        x = torch.randn(7, 3)
+        out = net.numpy_forward(x)
+        assert out is not None
+        assert_close(torch.from_numpy(out), net(x).detach())
+    net = mlp([3, 4, 2], output_gain=1.0)
+    with torch.no_grad():  # in place, as optimizers and load_state_dict write
+        net[0].weight.add_(1.0)
+    assert_close(torch.from_numpy(net.numpy_forward(x)), net(x).detach())  # type: ignore[arg-type]
+    net[0].weight.data = torch.randn(4, 3)  # new storage: the views are rebuilt
+    assert_close(torch.from_numpy(net.numpy_forward(x)), net(x).detach())  # type: ignore[arg-type]
+
+
+def test_numpy_acting_path_declines_what_it_does_not_know() -> None:
+    x = torch.randn(5, 3)
+    assert mlp([3, 4, 2]).numpy_forward(x) is not None
+    assert MLP(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2)).numpy_forward(x) is None
+    assert MLP(nn.Linear(3, 2, bias=False)).numpy_forward(x) is None
+    assert mlp([3, 4, 2]).numpy_forward(x.double()) is None  # dtype differs from the weights
+    assert mlp([3, 4, 2]).double().numpy_forward(x.double()) is not None
+    hooked = mlp([3, 4, 2])
+    hooked[1].register_forward_hook(lambda module, inputs, output: output * 0.0)
+    assert hooked.numpy_forward(x) is None
+
+
+def test_policies_sample_the_same_actions_on_either_path() -> None:
+    # the NumPy acting path and the torch fallback draw from the same generator
+    torch.manual_seed(0)
+    obs = torch.randn(64, 3)
+    for policy in (CategoricalPolicy(3, 4, (16,)), GaussianPolicy(3, 2, (16,))):
+        fallback = copy.deepcopy(policy)
+        layers = fallback.logits if isinstance(fallback, CategoricalPolicy) else fallback.mean
+        layers.insert(1, nn.Identity())  # an unknown layer: the torch path
+        assert layers.numpy_forward(obs) is None
+        np.random.seed(3)
+        fast = policy.sample(obs)
+        np.random.seed(3)
+        slow = fallback.sample(obs)
+        assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+        assert_close(policy.mode(obs), fallback.mode(obs), rtol=1e-5, atol=1e-5)
 
 
 def test_mlp_layer_hooks_still_fire() -> None:

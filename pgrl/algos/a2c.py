@@ -22,7 +22,13 @@ from torch import Tensor, nn
 from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import entropy_bonus, normalize_advantages, policy_gradient_loss, value_loss
+from pgrl.losses import (
+    combined_loss,
+    entropy_bonus,
+    normalize_advantages,
+    policy_gradient_loss,
+    value_loss,
+)
 from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.returns import nstep_returns, td_targets
 from pgrl.types import Rollout
@@ -147,7 +153,9 @@ class A2C:
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
         policy_loss, critic_loss, entropy = self.losses(rollout)
-        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
+        loss = combined_loss(
+            policy_loss, critic_loss, entropy, config.value_coef, config.entropy_coef
+        )
         self.optimizer.step(loss)
         return {
             "policy_loss": policy_loss.detach(),

@@ -31,7 +31,7 @@ from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
-from pgrl.losses import masked_mean, normalize_advantages
+from pgrl.losses import combined_loss, masked_mean, normalize_advantages
 from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.normalize import ObsNormalizer, RewardScaler
 from pgrl.returns import gae
@@ -327,7 +327,9 @@ class PPO:
             config.clip_eps if config.clip_value else None,
         )
         entropy_mean = entropy.mean()
-        loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy_mean
+        loss = combined_loss(
+            policy_loss, critic_loss, entropy_mean, config.value_coef, config.entropy_coef
+        )
         with torch.no_grad():
             clip_fraction = ((ratio - 1.0).abs() > config.clip_eps).float().mean()
         return MinibatchTerms(

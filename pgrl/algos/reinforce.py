@@ -22,7 +22,13 @@ from torch import Tensor, nn
 from pgrl.algos.base import Collection, LoopSettings
 from pgrl.config import check_choice, check_range
 from pgrl.envs import SpaceInfo
-from pgrl.losses import entropy_bonus, normalize_advantages, reinforce_loss, value_loss
+from pgrl.losses import (
+    combined_loss,
+    entropy_bonus,
+    normalize_advantages,
+    reinforce_loss,
+    value_loss,
+)
 from pgrl.nets import FlatAdam, ValueNet, make_policy
 from pgrl.returns import discount_powers, discounted_returns, episode_returns
 from pgrl.types import Rollout
@@ -161,7 +167,9 @@ class Reinforce:
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
         policy_loss = reinforce_loss(log_prob, advantage, 0.0, mask)
         entropy_mean = entropy_bonus(entropy, mask)
-        self.policy_optimizer.step(policy_loss - config.entropy_coef * entropy_mean)
+        self.policy_optimizer.step(
+            combined_loss(policy_loss, entropy=entropy_mean, entropy_coef=config.entropy_coef)
+        )
 
         metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
         # 3. the baseline step: regress V(s_t) on G_t, value_epochs times on the same episodes
