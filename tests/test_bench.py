@@ -372,3 +372,18 @@ def test_real_stable_baselines3_peer_runs(algo: str, capsys: pytest.CaptureFixtu
     assert entry["pgrl"][0]["ratio_to_peer"] > 0 and entry["rate_after_learning_starts"] == 100
     printed = capsys.readouterr().out
     assert f"{algo.upper()} 256x256/mb256" in printed and f"{algo} 256x256/mb256" in printed
+
+
+def test_profile_accounts_for_act_env_and_update() -> None:
+    from pgrl.bench.profile import main, profile
+
+    result = profile("a2c", "CartPole-v1", steps=400)
+    parts = result["parts"]
+    # 400 steps of 8 environments × 5 steps: 10 updates, 50 acting and environment calls
+    assert result["updates"] == 10
+    assert parts["update"]["calls"] == 10 and parts["act"]["calls"] >= 50
+    assert parts["env"]["calls"] >= 50
+    assert 0 < sum(p["seconds"] for p in parts.values()) < result["seconds"]
+    lines: list[str] = []
+    assert main(["a2c", "--steps", "400"], out=lines.append) == 0
+    assert lines[0].startswith("a2c CartPole-v1: 400 steps") and "us per update" in lines[1]
