@@ -379,10 +379,11 @@ def test_profile_accounts_for_act_env_and_update() -> None:
 
     result = profile("a2c", "CartPole-v1", steps=400)
     parts = result["parts"]
-    # 400 steps of 8 environments × 5 steps: 10 updates, 50 acting and environment calls
-    assert result["updates"] == 10
-    assert parts["update"]["calls"] == 10 and parts["act"]["calls"] >= 50
-    assert parts["env"]["calls"] >= 50
+    # 400 steps of 8 environments × 5 steps: at least 10 updates (a reset step after an
+    # episode is a placeholder, not an environment step), 5 acting and environment calls each
+    updates = result["updates"]
+    assert 10 <= updates <= 12 and parts["update"]["calls"] == updates
+    assert parts["act"]["calls"] >= 5 * updates and parts["env"]["calls"] >= 5 * updates
     assert 0 < sum(p["seconds"] for p in parts.values()) < result["seconds"]
     lines: list[str] = []
     assert main(["a2c", "--steps", "400"], out=lines.append) == 0
