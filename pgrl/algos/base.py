@@ -37,6 +37,17 @@ class LoopSettings:
     lr_schedule: Literal["constant", "linear"] = "constant"
     """step sizes: constant, or decayed linearly to 0 over the run's budget"""
 
+    @classmethod
+    def replay(cls, config: Any) -> LoopSettings:
+        """The settings of a replay-buffer algorithm, read from the fields its config shares
+        with DDPG's (buffer_size, learning_starts, minibatch_size, updates_per_step)."""
+        return cls(
+            buffer_size=config.buffer_size,
+            learning_starts=config.learning_starts,
+            minibatch_size=config.minibatch_size,
+            updates_per_step=config.updates_per_step,
+        )
+
 
 class Algorithm(Protocol):
     """What the generic loop needs from an algorithm.

@@ -199,13 +199,7 @@ class SAC:
         return out
 
     def loop_settings(self) -> LoopSettings:
-        config = self.config
-        return LoopSettings(
-            buffer_size=config.buffer_size,
-            learning_starts=config.learning_starts,
-            minibatch_size=config.minibatch_size,
-            updates_per_step=config.updates_per_step,
-        )
+        return LoopSettings.replay(self.config)
 
     def exploration_state(self) -> Tensor:
         return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry

@@ -210,13 +210,7 @@ class TD3:
         return {"actor": self.actor_optimizer.optimizer, "critic": self.critic_optimizer.optimizer}
 
     def loop_settings(self) -> LoopSettings:
-        config = self.config
-        return LoopSettings(
-            buffer_size=config.buffer_size,
-            learning_starts=config.learning_starts,
-            minibatch_size=config.minibatch_size,
-            updates_per_step=config.updates_per_step,
-        )
+        return LoopSettings.replay(self.config)
 
     def exploration_state(self) -> Tensor:
         return self.noise.state()
