@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,55 @@ from pgrl.errors import ConfigError, PgrlError
 
 EXIT_USAGE = 2
 VECTORIZATION_CHOICES = ("auto", "sync", "async")
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch.manual_seed takes at most 64 bits, and evaluation adds 1,000,003."""
+
+
+def max_threads() -> int:
+    """Most torch threads ``--threads`` accepts: four per CPU core.
+
+    More threads than that only slow small networks down, and very large counts (100,000)
+    crash inside torch's thread pool with a segmentation fault instead of an error.
+    """
+    return max(os.cpu_count() or 1, 1) * 4
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    """Refuse a seed that Gymnasium, NumPy or torch would reject with a traceback."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{option} must be in [0, 2**63 - 1], got {seed}")
+
+
+def set_threads(threads: int) -> None:
+    """``torch.set_num_threads`` after checking ``--threads`` is in 1..:func:`max_threads`."""
+    high = max_threads()
+    if not 1 <= threads <= high:
+        raise ConfigError(f"--threads must be in [1, {high}] (4 per CPU core), got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def fit_stream(text: str, stream: Any = None) -> str:
+    """``text`` with glyphs the stream's encoding cannot show spelled in ASCII (± → +/-).
+
+    Under ``PYTHONIOENCODING=ascii`` or a Latin-1 terminal, printing ``±`` would raise
+    UnicodeEncodeError after a finished run; this keeps the line and loses only the glyph.
+    """
+    encoding = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except LookupError:  # an encoding Python does not know: plain ASCII is safe
+        return fit_stream(text, _ASCII_STREAM)
+    except UnicodeEncodeError:
+        for glyph, ascii_text in _ASCII_GLYPHS.items():
+            text = text.replace(glyph, ascii_text)
+        text = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+    return text
+
+
+_ASCII_STREAM = argparse.Namespace(encoding="ascii")
+_ASCII_GLYPHS = {"±": "+/-", "×": "x", "→": "->", "≥": ">=", "≤": "<=", "…": "..."}
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -111,12 +161,13 @@ def cmd_train(argv: Sequence[str]) -> int:
             f"--vectorization must be one of {', '.join(VECTORIZATION_CHOICES)}; "
             f"got {args.vectorization!r}"
         )
-    import torch
-
+    check_seed(args.seed)
+    if args.run_dir is not None and not args.run_dir.strip():
+        raise ConfigError("--run-dir must name a directory, got an empty string")
     from pgrl.config import load_yaml_config, parse_set_options
     from pgrl.train import train
 
-    torch.set_num_threads(max(args.threads, 1))
+    set_threads(args.threads)
     overrides = load_yaml_config(args.config) if args.config else {}
     overrides.update(parse_set_options(args.overrides))
     agent = train(
@@ -147,9 +198,13 @@ def _report(agent: Any, as_json: bool) -> None:
         f"{summary['env_steps']:,} steps in {summary['train_seconds']:.1f} s ({rate:,.0f} steps/s)"
     )
     if mean is not None:
-        print(f"evaluation over {summary['eval_episodes']} episodes: {mean:.1f} ± {std:.1f}")
+        print(
+            fit_stream(
+                f"evaluation over {summary['eval_episodes']} episodes: {mean:.1f} ± {std:.1f}"
+            )
+        )
     if summary["run_dir"]:
-        print(f"run saved in {summary['run_dir']}")
+        print(fit_stream(f"run saved in {summary['run_dir']}"))
     if as_json:
         print(json.dumps(summary))
 
@@ -164,11 +219,9 @@ def cmd_resume(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    import torch
-
     from pgrl.train import resume
 
-    torch.set_num_threads(max(args.threads, 1))
+    set_threads(args.threads)
     agent = resume(args.run, steps=args.steps, progress=False if args.quiet else None)
     _report(agent, args.json)
     return 0
@@ -194,11 +247,15 @@ def cmd_eval(argv: Sequence[str]) -> int:
 
     if args.episodes < 1:
         raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
+    check_seed(args.seed)
     agent = load_agent(args.path, env=args.env)
     seed = agent.seed + 1_000_003 if args.seed is None else args.seed
     result = agent.evaluate(args.episodes, seed=seed)
     print(
-        f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} over {args.episodes} episodes"
+        fit_stream(
+            f"{agent.algo} on {agent.env_id}: {result.mean:.1f} ± {result.std:.1f} "
+            f"over {args.episodes} episodes"
+        )
     )
     if args.video:
         folder = (agent.run_dir or Path(".")) / "videos"
@@ -210,7 +267,7 @@ def cmd_eval(argv: Sequence[str]) -> int:
             seed=seed,
         )
         for video in videos:
-            print(f"video: {video}")
+            print(fit_stream(f"video: {video}"))
     if args.json:
         print(
             json.dumps(
@@ -236,7 +293,7 @@ def cmd_plot(argv: Sequence[str]) -> int:
     from pgrl.plot import plot_runs
 
     out = plot_runs(args.runs, args.out, metric=args.metric, title=args.title)
-    print(f"wrote {out}")
+    print(fit_stream(f"wrote {out}"))
     return 0
 
 

@@ -15,6 +15,8 @@ import dataclasses
 import functools
 import importlib.resources
 import inspect
+import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -37,7 +39,16 @@ def check_range(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """Raise :class:`ConfigError` naming the field and its legal range when out of range."""
+    """Raise :class:`ConfigError` naming the field and its legal range when out of range.
+
+    NaN and ±inf are refused whatever the range: every comparison with NaN is False, so NaN
+    would otherwise pass any bound, and no hyperparameter of pgrl means anything at infinity.
+    A bool is refused too (``True`` is the int 1 to Python, never a meant number).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
@@ -95,7 +106,10 @@ def parse_value(cls: type, name: str, text: str) -> Any:
                 return False
             raise ValueError(text)
         if kind is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
+            try:
+                return int(text)
+            except ValueError:  # 1e5, 4.0: a float that must be whole (checked in build_config)
+                return float(text)
         if kind is float:
             return float(text)
         if kind is str or origin is typing.Literal:
@@ -108,8 +122,9 @@ def parse_value(cls: type, name: str, text: str) -> Any:
                 return None
             inner = next(a for a in args if a is not type(None))
             return {int: int, float: float, str: str}.get(inner, str)(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r}: expected a value of type {kind}") from None
+    except (ValueError, OverflowError):
+        what = getattr(kind, "__name__", None) or str(kind)
+        raise ConfigError(f"{name}={text!r}: expected a value of type {what}") from None
     return text
 
 
@@ -122,6 +137,89 @@ def coerce(cls: type, name: str, value: Any) -> Any:
         return float(value)
     if typing.get_origin(kind) is tuple and isinstance(value, list):
         return tuple(value)
+    return value
+
+
+# Upper bounds for values that cannot be built on any machine pgrl targets. Without them a
+# typo such as num_envs=1e10 or hidden_sizes=100000,100000 ends in a MemoryError traceback or
+# an allocation of many gigabytes after the environments are made.
+MAX_NUM_ENVS = 4_096
+"""Most environment copies: beyond it the copies alone exhaust memory or file handles."""
+MAX_HIDDEN_WIDTH = 65_536
+"""Widest hidden layer: one 65,536 × 65,536 float32 layer already takes 16 GiB."""
+INT_UPPER_BOUNDS: dict[str, tuple[int, str]] = {
+    "num_envs": (MAX_NUM_ENVS, "the most environment copies pgrl runs at once"),
+}
+"""Largest legal value of an int field and why, by name, checked for every algorithm's config."""
+SIZES_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "hidden_sizes": (1, MAX_HIDDEN_WIDTH, "a layer 65,536 wide already takes 16 GiB"),
+}
+"""Legal range of each element of a tuple-of-int field and why, by name (default: >= 1)."""
+
+
+def _as_int(name: str, value: Any) -> int:
+    """``value`` as an int: whole floats (4.0, 1e5) pass; bools and fractions are refused."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite integer, got {value!r}")
+        if float(value).is_integer():
+            return int(float(value))
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    raise ConfigError(f"{name} must be an integer, got {value!r}")
+
+
+def check_field_value(cls: type, name: str, value: Any) -> Any:
+    """Refuse a value that does not fit field ``name`` of ``cls`` by type; return it normalised.
+
+    Driven by the field's annotation, so it covers every algorithm's config: an ``int`` refuses
+    bools and fractions (whole floats such as ``1e5`` become ints) and respects
+    :data:`INT_UPPER_BOUNDS`; a ``float`` refuses bools, non-numbers, NaN and ±inf; a ``bool``
+    takes only true/false; a ``tuple[int, ...]`` needs a sequence of integers, each in
+    :data:`SIZES_BOUNDS` (at least 1 by default). ``None`` passes where the field is optional.
+    Ranges specific to one algorithm stay in its config's ``__post_init__``.
+    """
+    kind = _field_type(cls, name)
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            return value
+        kind = inner[0]
+        args = typing.get_args(kind)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        number = _as_int(name, value)
+        bound = INT_UPPER_BOUNDS.get(name)
+        if bound is not None and number > bound[0]:
+            raise ConfigError(f"{name} must be at most {bound[0]:,} ({bound[1]}), got {number:,}")
+        return number
+    if kind is float:
+        check_range(name, value)  # a finite real number, not a bool
+        return float(value)
+    if typing.get_origin(kind) is tuple and args[:1] == (int,):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"{name} must be a list of integers such as 64,64 (YAML: [64, 64]), got {value!r}"
+            )
+        sizes = tuple(_as_int(name, v) for v in value)
+        low, high, why = SIZES_BOUNDS.get(name, (1, None, ""))
+        for size in sizes:
+            if size < low or (high is not None and size > high):
+                legal = f"[{low:,}, {high:,}]" if high is not None else f">= {low:,}"
+                why_text = f" ({why})" if why else ""
+                raise ConfigError(
+                    f"{name}: every size must be in {legal}{why_text}, got {size:,} in {value!r}"
+                )
+        return sizes
     return value
 
 
@@ -174,7 +272,10 @@ def build_config(cls: type[C], overrides: Mapping[str, Any]) -> C:
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(_unknown_names(cls, unknown, names))
-    values = {name: coerce(cls, name, value) for name, value in overrides.items()}
+    values = {
+        name: check_field_value(cls, name, coerce(cls, name, value))
+        for name, value in overrides.items()
+    }
     try:
         return cls(**values)
     except TypeError as exc:
@@ -196,11 +297,18 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     """Read a flat mapping of hyperparameters from YAML with ``yaml.safe_load`` (no code)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        detail = " ".join(str(exc).split())  # one line: PyYAML's message spans several
+        raise ConfigError(f"config file {path} is not valid YAML: {detail}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
