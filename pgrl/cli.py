@@ -110,7 +110,7 @@ def _train_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="steps between periodic checkpoints, each an exact-resume point "
-        "(default 0: only at the end and on Ctrl-C)",
+        "(default 0: only at the end and on Ctrl-C, SIGTERM or SIGHUP)",
     )
     p.add_argument(
         "--vectorization",

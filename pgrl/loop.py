@@ -59,7 +59,8 @@ def run_loop(
     the budget saves a checkpoint too, so that ``pgrl resume --steps`` can extend a run.
 
     Raises:
-        TrainingInterrupted: on Ctrl-C, after the iteration in progress and a checkpoint.
+        TrainingInterrupted: on Ctrl-C, SIGTERM or SIGHUP, after the iteration in progress and
+            a checkpoint; its ``exit_code`` is 128 + the signal number.
         NonFiniteError: on a NaN or infinite loss or parameter, before it reaches a checkpoint.
     """
     algorithm = agent.algorithm
@@ -104,7 +105,7 @@ def run_loop(
                         state.next_checkpoint = _next_multiple(steps, run.checkpoint_every)
                     _checkpoint(agent, collector, buffer, run, state, clock)
                     if interrupt.requested:
-                        raise TrainingInterrupted(agent, steps)
+                        raise TrainingInterrupted(agent, steps, interrupt.signum)
             agent.env_steps = collector.env_steps
             agent.train_seconds = clock.train_seconds()
             if agent.run_dir is not None:

@@ -63,7 +63,7 @@ def train(
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
         checkpoint_every: environment steps between periodic checkpoints (default 0: only
-            the final one and one on Ctrl-C). Each periodic checkpoint is a boundary that
+            the final one and one on Ctrl-C, SIGTERM or SIGHUP). Each periodic checkpoint is a boundary that
             every run with these settings shares:
             episodes in progress are cut there (truncated, so they bootstrap) and the
             environments are reseeded, which makes a resumed run equal the uninterrupted one.
