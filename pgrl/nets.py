@@ -222,7 +222,11 @@ class FlatAdam:
         learning_rate: float,
         max_grad_norm: float | None = None,
     ) -> None:
-        self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        # each parameter once, even when modules share it (tied weights)
+        trainable = (p for m in modules for p in m.parameters() if p.requires_grad)
+        self.params = list(dict.fromkeys(trainable))
+        if not self.params:
+            raise ValueError("FlatAdam: the modules have no trainable parameters")
         self.max_grad_norm = max_grad_norm
         self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         self.flat.grad = torch.zeros_like(self.flat)
@@ -233,13 +237,27 @@ class FlatAdam:
             p.data = self.flat.data[offset : offset + n].view_as(p)
             self._grad_views.append(self.flat.grad[offset : offset + n].view_as(p))
             offset += n
+        self._pointers = [p.data_ptr() for p in self.params]
         self.optimizer = torch.optim.Adam([self.flat], lr=learning_rate, eps=1e-5, fused=True)
 
     def zero_grad(self) -> None:
-        """Zero ``flat.grad`` and point every parameter's ``.grad`` at its view of it."""
+        """Zero ``flat.grad`` and point every parameter's ``.grad`` at its view of it.
+
+        Raises:
+            RuntimeError: a parameter no longer lives in ``flat`` (``module.to(...)``, a new
+                ``.data``, or a second FlatAdam over the same module): stepping ``flat`` would
+                silently leave that parameter behind.
+        """
         assert self.flat.grad is not None
         self.flat.grad.zero_()
-        for p, view in zip(self.params, self._grad_views, strict=True):
+        for p, view, pointer in zip(self.params, self._grad_views, self._pointers, strict=True):
+            if p.data_ptr() != pointer:
+                raise RuntimeError(
+                    "FlatAdam: a parameter of shape "
+                    f"{tuple(p.shape)} was moved out of the flat tensor (module.to(), a new "
+                    ".data, or another FlatAdam over the same module); build the optimizer "
+                    "after such changes"
+                )
             if p.grad is not view:
                 p.grad = view
 

@@ -6,6 +6,7 @@ import copy
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
@@ -214,3 +215,23 @@ def test_flat_adam_uses_gradients_that_did_not_land_in_its_views() -> None:
     for p, e in zip(net.parameters(), expected, strict=True):
         assert_close(flat.flat.grad[offset : offset + p.numel()].view_as(p), e)
         offset += p.numel()
+
+
+def test_flat_adam_refuses_a_parameter_moved_out_of_its_flat_tensor() -> None:
+    # a second FlatAdam over the same module rebinds its parameters: the first one must stop
+    # with a clear error rather than step a flat tensor the module no longer reads
+    net = mlp([3, 4, 1])
+    first = FlatAdam([net], learning_rate=1e-2)
+    second = FlatAdam([net], learning_rate=1e-2)
+    x = torch.randn(8, 3)
+    second.step(net(x).sum())
+    with pytest.raises(RuntimeError, match="moved out of the flat tensor"):
+        first.step(net(x).sum())
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        FlatAdam([nn.ReLU()], learning_rate=1e-2)
+
+
+def test_flat_adam_holds_a_shared_parameter_once() -> None:
+    shared = nn.Linear(3, 3)
+    flat = FlatAdam([nn.Sequential(shared), nn.Sequential(shared)], learning_rate=1e-2)
+    assert len(flat.params) == 2 and flat.flat.numel() == 12
