@@ -88,7 +88,12 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-h", "--help", action="store_true", help="show this help (with ALGO: its knobs)"
     )
-    p.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id")
+    p.add_argument(
+        "--env",
+        default="CartPole-v1",
+        help="Gymnasium environment id, or module:EnvId (the module is imported to register it)",
+    )
+    _env_options(p)
     p.add_argument("--steps", type=int, default=None, help="environment steps (default: preset)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
@@ -124,9 +129,69 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest for small nets)"
     )
+    _device_option(p)
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     return p
+
+
+def _env_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--env-kwargs",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="keyword argument of the environment's constructor, e.g. g=9.81 (repeatable; "
+        "values are read as YAML: numbers, true/false, lists)",
+    )
+    p.add_argument(
+        "--wrapper",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="wrap every copy of the environment, e.g. gymnasium.wrappers:FlattenObservation "
+        "(repeatable, applied in order)",
+    )
+
+
+def _device_option(p: argparse.ArgumentParser, default: str | None = "cpu") -> None:
+    p.add_argument(
+        "--device",
+        default=default,
+        metavar="{cpu,cuda,auto}",
+        help="where the networks train: cpu, cuda (cuda:N) or auto (CUDA where there is one); "
+        "environments and acting stay on the CPU"
+        + (f". Default {default}" if default else ". Default: the run's own"),
+    )
+
+
+def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``["g=9.81", "continuous=true"]`` -> ``{"g": 9.81, "continuous": True}`` (YAML values).
+
+    Example:
+        >>> parse_env_kwargs(["g=9.81", "continuous=true", "name=abc"])
+        {'g': 9.81, 'continuous': True, 'name': 'abc'}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"--env-kwargs takes NAME=VALUE, got {item!r}")
+        try:
+            out[name] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--env-kwargs {name}: cannot read the value {text!r}") from None
+    return out
+
+
+def parse_wrappers(items: Sequence[str]) -> list[Any]:
+    """Import each ``module:name`` given with ``--wrapper``."""
+    from pgrl.envs import import_object
+
+    return [import_object(item, "wrapper") for item in items]
 
 
 def _knobs_help(algo: str) -> str:
@@ -173,6 +238,10 @@ def cmd_train(argv: Sequence[str]) -> int:
     agent = train(
         args.algo,
         args.env,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        wrappers=parse_wrappers(args.wrapper),
+        device=args.device,
+        threads=None,  # set_threads above: for the whole process
         steps=args.steps,
         seed=args.seed,
         config=overrides,
@@ -216,13 +285,33 @@ def cmd_resume(argv: Sequence[str]) -> int:
     p.add_argument("run", help="run directory (or its checkpoints/last.safetensors)")
     p.add_argument("--steps", type=int, default=None, help="new total budget (default: the run's)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--env",
+        help="the environment to continue in (id or module:EnvId), for a run whose environment "
+        "cannot be rebuilt from its record",
+    )
+    _env_options(p)
+    _device_option(p, default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     from pgrl.train import resume
 
     set_threads(args.threads)
-    agent = resume(args.run, steps=args.steps, progress=False if args.quiet else None)
+    kwargs = parse_env_kwargs(args.env_kwargs)
+    wrappers = parse_wrappers(args.wrapper)
+    if (kwargs or wrappers) and args.env is None:
+        raise ConfigError("--env-kwargs and --wrapper need --env (the run records its own)")
+    agent = resume(
+        args.run,
+        steps=args.steps,
+        progress=False if args.quiet else None,
+        env=args.env,
+        env_kwargs=kwargs,
+        wrappers=wrappers,
+        device=args.device,
+        threads=None,
+    )
     _report(agent, args.json)
     return 0
 
@@ -237,18 +326,32 @@ def cmd_eval(argv: Sequence[str]) -> int:
         default=None,
         help="evaluation seed (default: the training seed + 1,000,003, as after training)",
     )
-    p.add_argument("--env", help="evaluate on another environment id with the same spaces")
+    p.add_argument(
+        "--env",
+        help="evaluate on another environment (id or module:EnvId) with the same spaces",
+    )
+    _env_options(p)
+    _device_option(p)
     p.add_argument("--video", action="store_true", help="also write MP4 files of episodes")
     p.add_argument("--video-episodes", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     from pgrl.agent import load_agent
-    from pgrl.evaluate import deterministic, record_video
+    from pgrl.evaluation import deterministic, record_video
 
     if args.episodes < 1:
         raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
     check_seed(args.seed)
-    agent = load_agent(args.path, env=args.env)
+    kwargs = parse_env_kwargs(args.env_kwargs)
+    wrappers = parse_wrappers(args.wrapper)
+    env: Any = None
+    if args.env is not None:
+        from pgrl.envs import resolve_env
+
+        env = resolve_env(args.env, kwargs, wrappers)
+    elif kwargs or wrappers:
+        raise ConfigError("--env-kwargs and --wrapper need --env (the run records its own)")
+    agent = load_agent(args.path, env=env, device=args.device)
     seed = agent.seed + 1_000_003 if args.seed is None else args.seed
     result = agent.evaluate(args.episodes, seed=seed)
     print(
@@ -261,7 +364,7 @@ def cmd_eval(argv: Sequence[str]) -> int:
         folder = (agent.run_dir or Path(".")) / "videos"
         videos = record_video(
             deterministic(agent.algorithm),
-            agent.env_id,
+            agent.environment(),
             folder,
             episodes=args.video_episodes,
             seed=seed,

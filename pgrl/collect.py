@@ -22,13 +22,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from pgrl.envs import SpaceInfo, autoreset_mode, space_info
+from pgrl.envs import autoreset_mode, space_info
 from pgrl.errors import NonFiniteError
+from pgrl.spaces import SpaceInfo, flatten_obs, from_env_actions, to_env_actions
 from pgrl.types import Rollout
 
 ActFn = Callable[[Tensor], Tensor]
@@ -78,8 +80,6 @@ class Collector:
         self.seed = seed
         self.stats = EpisodeStats()
         self.env_steps = 0  # real transitions collected, placeholders excluded
-        self._low = self.spaces.low
-        self._high = self.spaces.high
         self._vector_steps = 0
         self._all_valid = np.ones(self.num_envs, dtype=bool)
         self._all_valid.flags.writeable = False
@@ -89,7 +89,7 @@ class Collector:
     def reset(self, seed: int | None = None) -> None:
         """Reset every sub-environment; episodes in progress are dropped from the stats."""
         obs, _ = self.envs.reset(seed=seed)
-        self.obs = np.asarray(obs, dtype=np.float32)
+        self.obs = self._flat(obs)
         self._check_finite(self.obs, "observation")
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
@@ -115,16 +115,19 @@ class Collector:
 
     def random_actions(self) -> Tensor:
         """Uniform random actions from the action space (for warm-up), as a tensor."""
-        sample = self.envs.action_space.sample()
-        dtype = torch.int64 if self.spaces.discrete else torch.float32
-        return torch.as_tensor(sample, dtype=dtype)
+        sample = from_env_actions(self.spaces, self.envs.action_space.sample())
+        return torch.as_tensor(sample, dtype=torch.int64 if self.spaces.discrete else None)
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
-        """The copy of the actions sent to the environment: Box actions clipped to bounds."""
+        """The copy of the actions sent to the environment, in its own form (Box: clipped)."""
         array = actions if isinstance(actions, np.ndarray) else actions.detach().cpu().numpy()
-        if self.spaces.discrete:
-            return array.astype(np.int64, copy=False)
-        return np.clip(array, self._low, self._high)
+        return to_env_actions(self.spaces, array)
+
+    def _flat(self, obs: object) -> np.ndarray:
+        """A batch of raw observations as flat float32 vectors ``(N, O)``."""
+        if self.spaces.flat_obs:
+            return np.asarray(obs, dtype=np.float32)
+        return flatten_obs(self.spaces, obs)
 
     def step(self, actions: Tensor, active: np.ndarray | None = None) -> Step:
         """Send ``actions`` (N, ...) and return the resulting transitions.
@@ -133,12 +136,12 @@ class Collector:
         too (a vector environment steps all of them) but yield placeholders.
         """
         obs = self.obs
-        step_actions = actions.detach().numpy()
+        step_actions = actions.detach().cpu().numpy()
         next_obs, rewards, terminated, truncated, info = self.envs.step(
             self.env_actions(step_actions)
         )
         self._vector_steps += 1
-        next_obs = np.asarray(next_obs, dtype=np.float32)
+        next_obs = self._flat(next_obs)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
@@ -164,8 +167,12 @@ class Collector:
         elif done.any():
             transition_next_obs = next_obs.copy()
             final_obs = info["final_obs"]
+            space = self.spaces.observation_space
             for i in np.flatnonzero(done):
-                transition_next_obs[i] = final_obs[i]
+                if self.spaces.flat_obs or space is None:
+                    transition_next_obs[i] = final_obs[i]
+                else:
+                    transition_next_obs[i] = gym.spaces.flatten(space, final_obs[i])
             self._check_finite(transition_next_obs, "observation")
         self._track_episodes(rewards, done, valid, all_valid)
         self.obs = next_obs
@@ -250,8 +257,8 @@ class _RolloutArrays:
     def __init__(
         self, steps: int, num_envs: int, obs_shape: tuple[int, ...], spaces: SpaceInfo
     ) -> None:
-        act_shape: tuple[int, ...] = () if spaces.discrete else (spaces.act_dim,)
-        act_dtype = np.int64 if spaces.discrete else np.float32
+        act_shape = spaces.action_shape
+        act_dtype = spaces.action_dtype
         self.obs = np.empty((steps, num_envs, *obs_shape), dtype=np.float32)
         self.next_obs = np.empty_like(self.obs)
         self.actions = np.empty((steps, num_envs, *act_shape), dtype=act_dtype)

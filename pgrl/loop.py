@@ -19,16 +19,19 @@ the storage, logging, evaluation and checkpoints (:mod:`pgrl.run_state`).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from threadpoolctl import threadpool_limits
 
-from pgrl.agent import Agent
+from pgrl import checkpoint
+from pgrl.agent import Agent, Session
 from pgrl.algos import Algorithm
 from pgrl.algos.base import LoopSettings
 from pgrl.buffers import ReplayBuffer
+from pgrl.callbacks import Callbacks
 from pgrl.collect import Collector
-from pgrl.envs import SpaceInfo
 from pgrl.logger import RunLogger
 from pgrl.run_state import (
     LoopState,
@@ -39,6 +42,7 @@ from pgrl.run_state import (
     save_state,
 )
 from pgrl.signals import Interrupt, TrainingInterrupted
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch, Rollout
 
 
@@ -50,13 +54,16 @@ def run_loop(
     state: LoopState,
     progress: bool | None,
     resumed: bool = False,
+    callbacks: Sequence[Any] = (),
 ) -> None:
     """Train ``agent.algorithm`` until the collector has taken ``run.steps`` environment steps.
 
     Each iteration collects, stores and samples (:func:`collect`); lets the algorithm take its
     policy-gradient and critic-gradient steps on each rollout or minibatch; then logs a metrics
-    row, evaluates and checkpoints, each every so many environment steps (``run``). The end of
-    the budget saves a checkpoint too, so that ``pgrl resume --steps`` can extend a run.
+    row, evaluates and checkpoints, each every so many environment steps (``run``), and calls
+    the ``callbacks`` (:mod:`pgrl.callbacks`; one may stop training early). The end of the
+    budget saves a checkpoint too, so that ``pgrl resume --steps`` can extend a run, and
+    leaves ``agent.session`` for ``agent.learn``.
 
     Raises:
         TrainingInterrupted: on Ctrl-C, SIGTERM or SIGHUP, after the iteration in progress and
@@ -65,6 +72,9 @@ def run_loop(
     """
     algorithm = agent.algorithm
     settings = algorithm.loop_settings()
+    hooks = Callbacks(callbacks)
+    device = _device_of(algorithm)
+    agent.session = None  # while the loop runs, the agent is not a state to continue from
     logger = RunLogger(
         agent.run_dir,
         run.steps,
@@ -77,9 +87,12 @@ def run_loop(
         # NumPy's BLAS (the NumPy path of the networks) uses as many threads as torch does:
         # by default OpenBLAS would start one per core and spin them for a few-µs matmul
         with Interrupt() as interrupt, threadpool_limits(torch.get_num_threads(), "blas"):
+            hooks.start(agent)
             while collector.env_steps < run.steps:
                 # collect transitions, store them, sample minibatches
                 batches = collect(algorithm, settings, collector, buffer)
+                if device.type != "cpu":
+                    batches = [data.to(device) for data in batches]  # type: ignore[assignment]
                 if settings.lr_schedule == "linear":
                     anneal_learning_rates(algorithm, 1.0 - collector.env_steps / run.steps)
                 # policy gradient, critic gradient, update
@@ -89,9 +102,10 @@ def run_loop(
                 # log, evaluate, checkpoint
                 state.add_returns(collector.stats.pop()[0])
                 steps = collector.env_steps
-                done = steps >= run.steps
+                stop = not hooks.step(agent, steps)
+                done = steps >= run.steps or stop
                 if steps >= state.next_log or done:
-                    _log_row(agent, logger, state, clock, steps)
+                    _log_row(agent, logger, state, clock, steps, hooks)
                     state.next_log = _next_multiple(steps, run.log_interval)
                 else:
                     last = state.recent_returns[-1] if state.recent_returns else None
@@ -106,10 +120,21 @@ def run_loop(
                     _checkpoint(agent, collector, buffer, run, state, clock)
                     if interrupt.requested:
                         raise TrainingInterrupted(agent, steps, interrupt.signum)
+                if stop:
+                    break
             agent.env_steps = collector.env_steps
             agent.train_seconds = clock.train_seconds()
             if agent.run_dir is not None:
                 save_state(agent, collector, buffer, run, state)
+            agent.session = Session(
+                buffer=buffer,
+                run=run,
+                state=state,
+                env_steps=collector.env_steps,
+                vector_steps=collector.vector_steps,
+                rng=dict(checkpoint.capture_rng()),
+            )
+            hooks.end(agent)
     finally:
         logger.close()
 
@@ -150,9 +175,8 @@ def make_buffer(algorithm: Algorithm, spaces: SpaceInfo) -> ReplayBuffer | None:
     """The replay buffer of an off-policy algorithm; None for the others (they keep none)."""
     if algorithm.collection != "replay":
         return None
-    act_shape = () if spaces.discrete else (spaces.act_dim,)
     capacity = algorithm.loop_settings().buffer_size
-    return ReplayBuffer(capacity, spaces.obs_dim, act_shape, spaces.discrete)
+    return ReplayBuffer(capacity, spaces.obs_dim, spaces.action_shape, spaces.discrete)
 
 
 def anneal_learning_rates(algorithm: Algorithm, fraction: float) -> None:
@@ -192,16 +216,32 @@ class _Clock:
         return rate
 
 
+def _device_of(algorithm: Algorithm) -> torch.device:
+    """Where the algorithm's networks live: the batches go there (acting stays on the CPU)."""
+    for module in algorithm.modules().values():
+        for param in module.parameters():
+            return param.device
+    return torch.device("cpu")
+
+
 def _next_multiple(steps: int, every: int) -> int:
     """The first multiple of ``every`` after ``steps``: the next row, evaluation, checkpoint."""
     return (steps // every + 1) * every
 
 
-def _log_row(agent: Agent, logger: RunLogger, state: LoopState, clock: _Clock, steps: int) -> None:
-    """Log the means of the metrics since the last row, and start a new row."""
+def _log_row(
+    agent: Agent,
+    logger: RunLogger,
+    state: LoopState,
+    clock: _Clock,
+    steps: int,
+    hooks: Callbacks,
+) -> None:
+    """Log the means of the metrics since the last row (and the callbacks'), start a new row."""
     row = state.metrics_row()
     row["steps_per_second"] = clock.steps_per_second(steps)
     check_finite_losses(row, steps, agent.run_dir)
+    row.update(hooks.log(agent, steps, row))
     logger.log(steps, row)
     agent.history.append({"env_steps": float(steps), **row})
     state.start_row()

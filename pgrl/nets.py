@@ -16,6 +16,11 @@ operation costs microseconds of dispatch, is underneath the losses and general:
 * :func:`frozen` turns a critic's ``requires_grad`` off while an actor's loss goes through
   it, so autograd skips the critic's weight gradients altogether.
 
+Every network takes an optional ``encoder`` (:mod:`pgrl.encoders`): a module that maps the
+flat observation ``(B, O)`` to features ``(B, encoder.out_dim)``, which the MLP then takes in
+place of the observation (a CNN for images, per-key parts for Dict observations). Without
+one the network is exactly the MLP on the observation, and acting keeps its NumPy path.
+
 Shapes: B batch, O observation dims, A action dims (or the number of discrete actions).
 """
 
@@ -32,17 +37,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "BernoulliPolicy",
     "CategoricalPolicy",
     "DeterministicActor",
     "FlatAdam",
     "GaussianPolicy",
+    "MultiCategoricalPolicy",
     "QNet",
     "SquashedGaussianPolicy",
     "TwinQ",
     "ValueNet",
+    "encode",
     "frozen",
     "make_policy",
     "mlp",
+    "policy_for",
+    "policy_kwargs",
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -227,6 +237,10 @@ class FlatAdam:
         self.params = list(dict.fromkeys(trainable))
         if not self.params:
             raise ValueError("FlatAdam: the modules have no trainable parameters")
+        devices = {p.device for p in self.params}
+        if len(devices) > 1:
+            # the flat tensor lives on one device: move every module there first
+            raise ValueError(f"FlatAdam: parameters on several devices {sorted(map(str, devices))}")
         self.max_grad_norm = max_grad_norm
         self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         self.flat.grad = torch.zeros_like(self.flat)
@@ -291,12 +305,29 @@ class FlatAdam:
         return norm
 
 
+def encode(encoder: nn.Module | None, obs: Tensor) -> Tensor:
+    """The features a network's MLP reads: ``encoder(obs)``, or ``obs`` without an encoder."""
+    return obs if encoder is None else encoder(obs)
+
+
+def _in_dim(obs_dim: int, encoder: nn.Module | None) -> int:
+    """Width of the MLP's input: the observation's, or the encoder's ``out_dim``."""
+    return obs_dim if encoder is None else int(encoder.out_dim)  # type: ignore[arg-type]
+
+
 def _gumbel_like(logits: Tensor) -> Tensor:
     """g ~ Gumbel(0, 1) i.i.d., shaped like ``logits``: NumPy's generator on the CPU (which a
     run seeds and checkpoints like torch's), torch's on other devices."""
     if logits.device.type == "cpu":
         return torch.from_numpy(np.random.gumbel(size=logits.shape))
     return -torch.empty_like(logits).exponential_().log()
+
+
+def _uniform_like(probs: Tensor) -> Tensor:
+    """u ~ U[0, 1) shaped like ``probs``, from the same generators as :func:`_gumbel_like`."""
+    if probs.device.type == "cpu":
+        return torch.from_numpy(np.random.random_sample(probs.shape)).to(probs.dtype)
+    return torch.rand_like(probs)
 
 
 def _normal_like(mean: Tensor) -> Tensor:
@@ -311,14 +342,22 @@ def _normal_like(mean: Tensor) -> Tensor:
 class CategoricalPolicy(nn.Module):
     """π(a|s) = softmax(logits(s))_a for a Discrete action space."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: Sequence[int] = (64, 64),
+        *,
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        self.encoder = encoder
         # gain 0.01 on the logits: a near-uniform initial policy (Andrychowicz et al. 2021)
-        self.logits = mlp([obs_dim, *hidden, n_actions], output_gain=0.01)
+        self.logits = mlp([_in_dim(obs_dim, encoder), *hidden, n_actions], output_gain=0.01)
 
     def forward(self, obs: Tensor) -> Tensor:
         """Logits ``(B, A)``."""
-        return self.logits(obs)
+        return self.logits(encode(self.encoder, obs))
 
     def sample(self, obs: Tensor) -> Tensor:
         """Draw a ~ π(·|s): ``(B,)`` int64, with the Gumbel-max trick.
@@ -327,18 +366,18 @@ class CategoricalPolicy(nn.Module):
         softmax(logits): three array operations, against a dozen for ``torch.multinomial``
         or inverting the CDF. (The loop acts under ``torch.inference_mode``.)
         """
-        array = self.logits.numpy_forward(obs)
+        array = self.logits.numpy_forward(obs) if self.encoder is None else None
         if array is not None:  # the CPU path: the same draw from NumPy's generator
             return torch.from_numpy((array + np.random.gumbel(size=array.shape)).argmax(-1))
-        logits = self.logits(obs)
+        logits = self(obs)
         return (logits + _gumbel_like(logits)).argmax(-1)
 
     def mode(self, obs: Tensor) -> Tensor:
         """The most likely action ``(B,)``, for deterministic evaluation."""
-        array = self.logits.numpy_forward(obs)
+        array = self.logits.numpy_forward(obs) if self.encoder is None else None
         if array is not None:
             return torch.from_numpy(array.argmax(-1))
-        return self.logits(obs).argmax(-1)
+        return self(obs).argmax(-1)
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """log π(a|s) ``(B,)`` and the entropy H[π(·|s)] ``(B,)``."""
@@ -362,30 +401,33 @@ class GaussianPolicy(nn.Module):
         act_dim: int,
         hidden: Sequence[int] = (64, 64),
         log_std_init: float = 0.0,
+        *,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.mean = mlp([obs_dim, *hidden, act_dim], output_gain=0.01)
+        self.encoder = encoder
+        self.mean = mlp([_in_dim(obs_dim, encoder), *hidden, act_dim], output_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def forward(self, obs: Tensor) -> Tensor:
         """Mean μ(s) ``(B, A)``."""
-        return self.mean(obs)
+        return self.mean(encode(self.encoder, obs))
 
     def sample(self, obs: Tensor) -> Tensor:
         """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, with no gradient."""
-        array = self.mean.numpy_forward(obs)
+        array = self.mean.numpy_forward(obs) if self.encoder is None else None
         if array is not None:  # the CPU path: the same draw from NumPy's generator
             noise = np.random.standard_normal(array.shape).astype(array.dtype)
             return torch.from_numpy(array + np.exp(self.log_std.detach().numpy()) * noise)
-        mean = self.mean(obs).detach()
+        mean = self(obs).detach()
         return mean + self.log_std.detach().exp() * _normal_like(mean)
 
     def mode(self, obs: Tensor) -> Tensor:
         """μ(s), for deterministic evaluation."""
-        array = self.mean.numpy_forward(obs)
+        array = self.mean.numpy_forward(obs) if self.encoder is None else None
         if array is not None:
             return torch.from_numpy(array)
-        return self.mean(obs).detach()
+        return self(obs).detach()
 
     def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """log π(a|s) = Σ_i [−(a_i − μ_i)² / (2σ_i²) − log σ_i − ½ log 2π], and H, both ``(B,)``."""
@@ -397,17 +439,169 @@ class GaussianPolicy(nn.Module):
         return log_prob, entropy
 
 
+class MultiCategoricalPolicy(nn.Module):
+    """π(a|s) = Π_k softmax(logits_k(s))_{a_k}: independent categoricals, one per component
+    of a MultiDiscrete action space (one MLP outputs every component's logits).
+
+    The joint log-probability is the sum of the components' (they are independent given s),
+    and so is the entropy.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: Sequence[int],
+        hidden: Sequence[int] = (64, 64),
+        *,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.nvec = [int(n) for n in nvec]
+        self.logits = mlp([_in_dim(obs_dim, encoder), *hidden, sum(self.nvec)], output_gain=0.01)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """All components' logits, concatenated: ``(B, Σ n_k)``."""
+        return self.logits(encode(self.encoder, obs))
+
+    def _numpy(self, obs: Tensor) -> np.ndarray | None:
+        return self.logits.numpy_forward(obs) if self.encoder is None else None
+
+    def _argmax(self, scores: np.ndarray) -> Tensor:
+        parts = np.split(scores, np.cumsum(self.nvec)[:-1], axis=-1)
+        return torch.from_numpy(np.stack([p.argmax(-1) for p in parts], -1))
+
+    def sample(self, obs: Tensor) -> Tensor:
+        """a_k ~ softmax(logits_k) for every component, by Gumbel-max: ``(B, K)`` int64."""
+        array = self._numpy(obs)
+        if array is not None:  # the CPU path: the same draw from NumPy's generator
+            return self._argmax(array + np.random.gumbel(size=array.shape))
+        logits = self(obs)
+        noisy = (logits + _gumbel_like(logits)).split(self.nvec, dim=-1)
+        return torch.stack([p.argmax(-1) for p in noisy], -1)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """The most likely choice of each component ``(B, K)``."""
+        array = self._numpy(obs)
+        if array is not None:
+            return self._argmax(array)
+        return torch.stack([p.argmax(-1) for p in self(obs).split(self.nvec, dim=-1)], -1)
+
+    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """log π(a|s) = Σ_k log π_k(a_k|s) and H = Σ_k H[π_k], both ``(B,)``."""
+        action = action.long()
+        log_prob = entropy = None
+        for k, logits in enumerate(self(obs).split(self.nvec, dim=-1)):
+            log_probs = F.log_softmax(logits, dim=-1)
+            term = log_probs.gather(-1, action[..., k : k + 1]).squeeze(-1)
+            h = -(log_probs.exp() * log_probs).sum(-1)
+            log_prob = term if log_prob is None else log_prob + term
+            entropy = h if entropy is None else entropy + h
+        assert log_prob is not None and entropy is not None
+        return log_prob, entropy
+
+
+class BernoulliPolicy(nn.Module):
+    """π(a|s) = Π_i p_i^{a_i} (1 − p_i)^{1 − a_i}, p = sigmoid(logits(s)): independent bits
+    of a MultiBinary action space. Actions are float 0.0/1.0 ``(B, A)``.
+
+    log π(a|s) = Σ_i [a_i log σ(l_i) + (1 − a_i) log σ(−l_i)], with log σ(l) = −softplus(−l);
+    H = Σ_i [σ(l_i) softplus(−l_i) + σ(−l_i) softplus(l_i)].
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_bits: int,
+        hidden: Sequence[int] = (64, 64),
+        *,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.logits = mlp([_in_dim(obs_dim, encoder), *hidden, n_bits], output_gain=0.01)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Logits ``(B, A)`` of P(a_i = 1)."""
+        return self.logits(encode(self.encoder, obs))
+
+    def sample(self, obs: Tensor) -> Tensor:
+        """a_i = 1 with probability σ(l_i): ``(B, A)`` float32 0/1."""
+        array = self.logits.numpy_forward(obs) if self.encoder is None else None
+        if array is not None:  # the CPU path: the same draw from NumPy's generator
+            probs = np.exp(-np.logaddexp(0.0, -array))  # σ(l), without overflow
+            return torch.from_numpy(
+                (np.random.random_sample(array.shape) < probs).astype(array.dtype)
+            )
+        probs = torch.sigmoid(self(obs))
+        return (_uniform_like(probs) < probs).to(probs.dtype)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """Each bit's more likely value ``(B, A)``."""
+        logits = self(obs)
+        return (logits > 0).to(logits.dtype)
+
+    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """log π(a|s) and H[π(·|s)], both ``(B,)``."""
+        logits = self(obs)
+        on, off = F.softplus(-logits), F.softplus(logits)  # −log σ(l), −log σ(−l)
+        log_prob = -(action * on + (1.0 - action) * off).sum(-1)
+        probs = torch.sigmoid(logits)
+        entropy = (probs * on + (1.0 - probs) * off).sum(-1)
+        return log_prob, entropy
+
+
 def make_policy(
     obs_dim: int,
     act_dim: int,
     discrete: bool,
     hidden: Sequence[int] = (64, 64),
     log_std_init: float = 0.0,
-) -> CategoricalPolicy | GaussianPolicy:
-    """A categorical policy for Discrete actions, a diagonal Gaussian for Box actions."""
+    *,
+    encoder: nn.Module | None = None,
+    action_kind: str | None = None,
+    nvec: Sequence[int] = (),
+) -> nn.Module:
+    """The stochastic policy of an action space: categorical (Discrete), diagonal Gaussian
+    (Box), one categorical per component (``action_kind="multidiscrete"``, with ``nvec``) or
+    one Bernoulli per bit (``action_kind="multibinary"``)."""
+    if action_kind == "multidiscrete":
+        return MultiCategoricalPolicy(obs_dim, nvec, hidden, encoder=encoder)
+    if action_kind == "multibinary":
+        return BernoulliPolicy(obs_dim, act_dim, hidden, encoder=encoder)
     if discrete:
-        return CategoricalPolicy(obs_dim, act_dim, hidden)
-    return GaussianPolicy(obs_dim, act_dim, hidden, log_std_init)
+        return CategoricalPolicy(obs_dim, act_dim, hidden, encoder=encoder)
+    return GaussianPolicy(obs_dim, act_dim, hidden, log_std_init, encoder=encoder)
+
+
+def policy_kwargs(spaces: Any, encoder: nn.Module | None) -> dict[str, Any]:
+    """The keyword arguments :func:`make_policy` needs beyond the plain Discrete/Box case
+    for ``spaces`` (a :class:`pgrl.spaces.SpaceInfo`); empty in the plain case."""
+    kwargs: dict[str, Any] = {}
+    if encoder is not None:
+        kwargs["encoder"] = encoder
+    if spaces.action_kind in ("multidiscrete", "multibinary"):
+        kwargs["action_kind"] = spaces.action_kind
+        kwargs["nvec"] = spaces.action_nvec
+    return kwargs
+
+
+def policy_for(
+    spaces: Any,
+    hidden: Sequence[int] = (64, 64),
+    log_std_init: float = 0.0,
+    *,
+    encoder: nn.Module | None = None,
+) -> nn.Module:
+    """The stochastic policy for ``spaces``' action space (a :class:`pgrl.spaces.SpaceInfo`)."""
+    return make_policy(
+        spaces.obs_dim,
+        spaces.act_dim,
+        spaces.discrete,
+        hidden,
+        log_std_init,
+        **policy_kwargs(spaces, encoder),
+    )
 
 
 class SquashedGaussianPolicy(nn.Module):
@@ -429,9 +623,12 @@ class SquashedGaussianPolicy(nn.Module):
         low: Tensor,
         high: Tensor,
         hidden: Sequence[int] = (256, 256),
+        *,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.trunk = mlp([obs_dim, *hidden], nn.ReLU)
+        self.encoder = encoder
+        self.trunk = mlp([_in_dim(obs_dim, encoder), *hidden], nn.ReLU)
         self.trunk.append(nn.ReLU())
         self.mean = nn.Linear(hidden[-1], act_dim)
         self.log_std = nn.Linear(hidden[-1], act_dim)
@@ -439,7 +636,7 @@ class SquashedGaussianPolicy(nn.Module):
         self.register_buffer("shift", (high + low) / 2.0)
 
     def _mean_log_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.trunk(obs)
+        h = self.trunk(encode(self.encoder, obs))
         log_std = self.log_std(h).clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
         return self.mean(h), log_std
 
@@ -478,45 +675,70 @@ class DeterministicActor(nn.Module):
         low: Tensor,
         high: Tensor,
         hidden: Sequence[int] = (256, 256),
+        *,
+        encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.net = mlp([obs_dim, *hidden, act_dim], nn.ReLU)
+        self.encoder = encoder
+        self.net = mlp([_in_dim(obs_dim, encoder), *hidden, act_dim], nn.ReLU)
         self.register_buffer("scale", (high - low) / 2.0)
         self.register_buffer("shift", (high + low) / 2.0)
 
     def forward(self, obs: Tensor) -> Tensor:
-        return torch.tanh(self.net(obs)) * self.scale + self.shift
+        return torch.tanh(self.net(encode(self.encoder, obs))) * self.scale + self.shift
 
 
 class ValueNet(nn.Module):
     """State value V(s): ``(B, O) → (B,)``."""
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(
+        self, obs_dim: int, hidden: Sequence[int] = (64, 64), *, encoder: nn.Module | None = None
+    ) -> None:
         super().__init__()
-        self.net = mlp([obs_dim, *hidden, 1], output_gain=1.0)
+        self.encoder = encoder
+        self.net = mlp([_in_dim(obs_dim, encoder), *hidden, 1], output_gain=1.0)
 
     def forward(self, obs: Tensor) -> Tensor:
-        return self.net(obs).squeeze(-1)
+        return self.net(encode(self.encoder, obs)).squeeze(-1)
 
 
 class QNet(nn.Module):
     """Action value Q(s, a): ``(B, O), (B, A) → (B,)``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        *,
+        encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
-        self.net = mlp([obs_dim + act_dim, *hidden, 1], nn.ReLU)
+        self.encoder = encoder
+        self.net = mlp([_in_dim(obs_dim, encoder) + act_dim, *hidden, 1], nn.ReLU)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
-        return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
+        return self.net(torch.cat([encode(self.encoder, obs), action], dim=-1)).squeeze(-1)
 
 
 class TwinQ(nn.Module):
-    """Two independent critics Q1, Q2 (Fujimoto et al. 2018, clipped double Q)."""
+    """Two independent critics Q1, Q2 (Fujimoto et al. 2018, clipped double Q).
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+    ``make_encoder`` (called once per critic) gives each critic its own encoder.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        *,
+        make_encoder: Callable[[], nn.Module | None] | None = None,
+    ) -> None:
         super().__init__()
-        self.q1 = QNet(obs_dim, act_dim, hidden)
-        self.q2 = QNet(obs_dim, act_dim, hidden)
+        build = make_encoder or (lambda: None)
+        self.q1 = QNet(obs_dim, act_dim, hidden, encoder=build())
+        self.q2 = QNet(obs_dim, act_dim, hidden, encoder=build())
 
     def forward(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         return self.q1(obs, action), self.q2(obs, action)

@@ -84,7 +84,10 @@ class RunningMeanStd(nn.Module):
 class ObsNormalizer(nn.Module):
     """ô = clip((o − μ) / √(σ² + ε), −clip, clip) with running μ, σ² of training observations.
 
-    Shapes: ``(..., O)`` in, the same shape out (float32).
+    Shapes: ``(..., O)`` in, the same shape out (float32). With ``mask`` (``(O,)`` bool) only
+    the entries where it is True are normalized; the others (image pixels, one-hot parts of a
+    structured observation) pass through unchanged. The mask follows from the observation
+    space, so it is not saved (the state dict is the same with and without one).
 
     Example:
         >>> norm = ObsNormalizer(2)
@@ -93,14 +96,29 @@ class ObsNormalizer(nn.Module):
         [0.0, 0.0]
     """
 
-    def __init__(self, obs_dim: int, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+    mask: Tensor | None
+
+    def __init__(
+        self,
+        obs_dim: int,
+        clip: float = 10.0,
+        epsilon: float = 1e-8,
+        *,
+        mask: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.rms = RunningMeanStd((obs_dim,))
         self.clip, self.epsilon = clip, epsilon
+        if mask is not None and bool(mask.all()):
+            mask = None  # every entry: the plain path
+        self.register_buffer("mask", None if mask is None else mask.bool(), persistent=False)
 
     def forward(self, obs: Tensor) -> Tensor:
         scaled = (obs - self.rms.mean) / torch.sqrt(self.rms.var + self.epsilon)
-        return scaled.clamp(-self.clip, self.clip).to(torch.float32)
+        normalized = scaled.clamp(-self.clip, self.clip).to(torch.float32)
+        if self.mask is None:
+            return normalized
+        return torch.where(self.mask, normalized, obs)
 
     def update(self, obs: Tensor) -> None:
         """Merge training observations ``(B, O)`` (real transitions only) into the statistics."""
@@ -131,7 +149,7 @@ def discounted_return_trace(
         >>> trace.squeeze(1).tolist(), carry.tolist()
         ([1.0, 1.5, 1.0], [1.0])
     """
-    trace = torch.empty(rewards.shape, dtype=initial.dtype)
+    trace = torch.empty(rewards.shape, dtype=initial.dtype, device=rewards.device)
     current = initial
     keep = 1.0 - done.to(initial.dtype)
     for t in range(rewards.shape[0]):

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from pgrl import checkpoint
-from pgrl.agent import CHECKPOINT_FILE, Agent, config_dict, weights
+from pgrl.agent import CHECKPOINT_FILE, Agent, config_dict, spaces_record, weights
 from pgrl.algos import Algorithm
 from pgrl.buffers import ReplayBuffer
 from pgrl.collect import Collector
@@ -183,11 +183,16 @@ def save_state(
         "kind": "checkpoint",
         "algo": agent.algo,
         "env": agent.env_id,
+        "env_source": agent.env_record,
+        "env_why_not": agent.env_why_not,
+        "device": str(_device(agent)),
+        "custom_networks": sorted(agent.networks),
         "seed": agent.seed,
         "config": config_dict(agent.config),
         "run": dataclasses.asdict(run),
         "obs_space": agent.spaces.obs_space,
         "act_space": agent.spaces.act_space,
+        **spaces_record(agent.spaces),
         "env_steps": collector.env_steps,
         "vector_steps": collector.vector_steps,
         "train_seconds": agent.train_seconds,
@@ -206,6 +211,13 @@ def save_state(
     }
     (agent.run_dir / CHECKPOINT_FILE).parent.mkdir(parents=True, exist_ok=True)
     return checkpoint.save_checkpoint(agent.run_dir / CHECKPOINT_FILE, tensors, meta)
+
+
+def _device(agent: Agent) -> torch.device:
+    for module in agent.algorithm.modules().values():
+        for param in module.parameters():
+            return param.device
+    return torch.device("cpu")
 
 
 def restore_state(

@@ -1,9 +1,10 @@
-"""Train an agent, or resume its training: the public entry points.
+"""Train an agent, continue it, or resume its training: the public entry points.
 
-:func:`train` resolves the config, builds the environments, the algorithm and the run
-directory, and hands them to the generic loop (:func:`pgrl.loop.run_loop`); :func:`resume`
-rebuilds the same from a checkpoint (:mod:`pgrl.run_state`). Loading a trained agent is
-:func:`pgrl.agent.load_agent` (``pgrl.load``).
+:func:`train` resolves the environment (:func:`pgrl.envs.resolve_env`) and the config, builds
+the algorithm and the run directory, and hands them to the generic loop
+(:func:`pgrl.loop.run_loop`); :func:`resume` rebuilds the same from a checkpoint
+(:mod:`pgrl.run_state`); :func:`learn_more` continues an agent still in memory
+(``agent.learn``). Loading a trained agent is :func:`pgrl.agent.load_agent` (``pgrl.load``).
 """
 
 from __future__ import annotations
@@ -12,81 +13,120 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
-from gymnasium.vector import VectorEnv
 
 from pgrl import checkpoint
-from pgrl.agent import CHECKPOINT_FILE, Agent, check_spaces, config_dict, save_agent
+from pgrl.agent import (
+    CHECKPOINT_FILE,
+    Agent,
+    Session,
+    check_spaces,
+    config_dict,
+    resolve_device,
+    save_agent,
+    spaces_record,
+)
 from pgrl.algos import build_algorithm, get_spec
+from pgrl.callbacks import Callback, check_callbacks
 from pgrl.collect import Collector
 from pgrl.config import build_config, preset, preset_source, preset_steps
-from pgrl.envs import Vectorization, check_env_id, make_vec_env
+from pgrl.envs import EnvLike, EnvSource, Vectorization, env_from_record, resolve_env
 from pgrl.errors import CheckpointError, ConfigError, PgrlError
 from pgrl.loop import make_buffer, run_loop
 from pgrl.run_state import LoopState, RunSpec, cross_boundary, restore_state
 
+DEFAULT_THREADS = 1
+"""torch threads while training, in the API as in the CLI (``--threads``): the networks of
+classic control are small enough that one thread is fastest, and more threads only contend
+with the environments."""
+
 
 def train(
     algo: str = "a2c",
-    env: str = "CartPole-v1",
+    env: EnvLike = "CartPole-v1",
     steps: int | None = None,
     seed: int = 0,
     *,
     config: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrappers: Sequence[Callable[[Any], Any]] | None = None,
+    networks: Mapping[str, Callable[..., torch.nn.Module]] | None = None,
+    device: str = "cpu",
+    threads: int | None = DEFAULT_THREADS,
     run_dir: str | Path | None = None,
+    save: bool | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
     eval_episodes: int = 10,
     eval_every: int = 0,
     log_interval: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool | None = False,
-    save: bool = True,
-    overwrite: bool = False,
     vectorization: str = "auto",
 ) -> Agent:
-    """Train ``algo`` on Gymnasium environment ``env`` for ``steps`` environment steps.
+    """Train ``algo`` on environment ``env`` for ``steps`` environment steps.
 
     Args:
         algo: a name from :data:`pgrl.ALGORITHMS` (``"reinforce"``, ``"a2c"``, ``"ddpg"``, ...).
-        env: a registered Gymnasium id.
+        env: a registered Gymnasium id, ``"module:EnvId"``, a ``gymnasium.Env`` subclass, a
+            factory, an instance or a ready vector environment (:func:`pgrl.envs.resolve_env`).
         steps: environment steps (transitions) to train for; None uses the preset's budget.
         seed: seeds every generator; the same seed gives the same parameters on CPU.
         config: hyperparameter overrides by name, applied on top of the preset.
+        env_kwargs: keyword arguments of the environment's constructor (``gym.make(id, **kw)``).
+        wrappers: callables ``env -> env`` applied to every copy of the environment, in order.
+        networks: your own networks: factories by network name (see ``docs/networks.md``).
+        device: ``"cpu"``, ``"cuda"`` (``"cuda:1"``...) or ``"auto"`` (CUDA where there is
+            one). The networks and updates run there; environments and acting stay on the CPU.
+        threads: torch threads while training (restored afterwards); 1 by default, as the CLI.
+            None leaves torch's setting alone.
         run_dir: where to save the run (config, metrics, TensorBoard, checkpoints, weights).
-            None with ``save=True`` makes ``runs/<algo>-<env>-<seed>-<time>``.
+        save: write a run directory. None (default): only when ``run_dir`` is given, so that
+            ``pgrl.train`` called from a library writes nothing unless asked. True without
+            ``run_dir`` makes ``runs/<algo>-<env>-<seed>-<time>`` in the working directory.
+        overwrite: replace a run already in ``run_dir`` (otherwise that is an error, so a
+            finished or interrupted run is never wiped by mistake).
+        callbacks: :class:`pgrl.callbacks.Callback` objects: periodic evaluation, early stop,
+            custom metrics.
         eval_episodes: deterministic evaluation episodes at the end (0: none).
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
         checkpoint_every: environment steps between periodic checkpoints (default 0: only
-            the final one and one on Ctrl-C, SIGTERM or SIGHUP). Each periodic checkpoint is a boundary that
-            every run with these settings shares:
-            episodes in progress are cut there (truncated, so they bootstrap) and the
-            environments are reseeded, which makes a resumed run equal the uninterrupted one.
+            the final one and one on Ctrl-C, SIGTERM or SIGHUP). Each periodic checkpoint is a
+            boundary that every run with these settings shares: episodes in progress are cut
+            there (truncated, so they bootstrap) and the environments are reseeded, which makes
+            a resumed run equal the uninterrupted one.
         progress: True for a progress display, None for automatic, False for none.
-        save: write the run directory.
-        overwrite: replace a run already in ``run_dir`` (otherwise that is an error, so a
-            finished or interrupted run is never wiped by mistake).
         vectorization: the vector environment: ``"auto"`` (the environment's own
             numpy-vectorized implementation where Gymnasium has one, e.g. CartPole;
-            SyncVectorEnv otherwise), ``"sync"`` (SyncVectorEnv: the copies stepped one after
-            another in this process), ``"async"`` (AsyncVectorEnv: one process per copy; pays off
-            only when a step is slow) or ``"vector_entry_point"`` (the environment's own
-            implementation, an error where there is none). Stored with the run, so
-            :func:`resume` builds the same kind.
+            SyncVectorEnv otherwise), ``"sync"``, ``"async"`` (one process per copy; pays off
+            only when a step is slow) or ``"vector_entry_point"``. Stored with the run.
 
     Returns:
-        The trained :class:`~pgrl.agent.Agent`.
+        The trained :class:`~pgrl.agent.Agent`; ``agent.learn(more_steps)`` continues it.
     """
     spec = get_spec(algo)
-    check_env_id(env)
-    cfg = resolve_config(spec.name, env, config)
+    check_seed(seed)
+    check_callbacks(callbacks)
+    source = resolve_env(env, env_kwargs, wrappers)
+    torch_device = resolve_device(device)
+    cfg = resolve_config(spec.name, source.preset_id or source.name, config)
+    if source.num_envs is not None and cfg.num_envs != source.num_envs:
+        if config is not None and "num_envs" in config:
+            raise ConfigError(
+                f"num_envs={cfg.num_envs} but the vector environment passed has "
+                f"{source.num_envs} copies"
+            )
+        cfg = dataclasses.replace(cfg, num_envs=source.num_envs)
     if steps is None:
-        steps = preset_steps(spec.name, env)
+        steps = preset_steps(spec.name, source.preset_id or source.name)
     run = RunSpec(
         steps=steps,
         eval_episodes=eval_episodes,
@@ -95,91 +135,188 @@ def train(
         checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
         vectorization=vectorization,
     )
-    seed_everything(seed)
-    envs = _make_envs(env, cfg.num_envs, run)
-    try:
-        collector = Collector(envs, seed)
-        spaces = collector.spaces
-        algorithm = build_algorithm(spec.name, cfg, spaces, env)
-        out_dir = None
-        if save:
-            out_dir = (
-                Path(run_dir) if run_dir is not None else default_run_dir(spec.name, env, seed)
+    out_dir = _output_dir(spec.name, source, seed, run_dir, save, overwrite)
+    with torch_threads(threads):
+        seed_everything(seed)
+        envs = _make_envs(source, cfg.num_envs, run)
+        try:
+            collector = Collector(envs, seed)
+            spaces = collector.spaces
+            algorithm = build_algorithm(
+                spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
             )
-            if (out_dir / "config.json").exists() and not overwrite:
-                raise ConfigError(
-                    f"{out_dir} already holds a run; continue it with `pgrl resume {out_dir}`, "
-                    "choose another run directory, or pass overwrite=True (--overwrite)"
-                )
-            out_dir.mkdir(parents=True, exist_ok=True)
-            run_info = {
-                "algo": spec.name,
-                "env": env,
-                "seed": seed,
-                "steps": steps,
-                "preset_source": preset_source(spec.name, env),
-                "config": config_dict(cfg),
-                "obs_space": spaces.obs_space,
-                "act_space": spaces.act_space,
-                **dataclasses.asdict(run),
-            }
-            (out_dir / "config.json").write_text(json.dumps(run_info, indent=2))
-        agent = Agent(spec.name, env, seed, cfg, algorithm, spaces, run_dir=out_dir)
-        buffer = make_buffer(algorithm, spaces)
-        state = LoopState(
-            next_log=run.log_interval,
-            next_eval=run.eval_every if run.eval_every > 0 else None,
-            next_checkpoint=run.checkpoint_every if run.checkpoint_every > 0 else None,
-        )
-        run_loop(agent, collector, buffer, run, state, progress)
-    finally:
-        envs.close()
-    return _finish(agent, run)
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                run_info = {
+                    "algo": spec.name,
+                    "env": source.name,
+                    "env_source": source.record,
+                    "env_why_not": source.why_not,
+                    "seed": seed,
+                    "steps": steps,
+                    "device": str(torch_device),
+                    "custom_networks": sorted(networks or {}),
+                    "preset_source": preset_source(spec.name, source.preset_id or source.name),
+                    "config": config_dict(cfg),
+                    "obs_space": spaces.obs_space,
+                    "act_space": spaces.act_space,
+                    **dataclasses.asdict(run),
+                }
+                (out_dir / "config.json").write_text(json.dumps(run_info, indent=2))
+            agent = Agent(spec.name, source.name, seed, cfg, algorithm, spaces, run_dir=out_dir)
+            agent.attach_env(source)
+            agent.networks = dict(networks or {})
+            buffer = make_buffer(algorithm, spaces)
+            state = LoopState(
+                next_log=run.log_interval,
+                next_eval=run.eval_every if run.eval_every > 0 else None,
+                next_checkpoint=run.checkpoint_every if run.checkpoint_every > 0 else None,
+            )
+            run_loop(agent, collector, buffer, run, state, progress, callbacks=callbacks)
+        finally:
+            if source.vector is None:
+                envs.close()
+        return _finish(agent, run)
 
 
 def resume(
-    run_dir: str | Path, *, steps: int | None = None, progress: bool | None = False
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    progress: bool | None = False,
+    env: EnvLike | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrappers: Sequence[Callable[[Any], Any]] | None = None,
+    networks: Mapping[str, Callable[..., torch.nn.Module]] | None = None,
+    device: str | None = None,
+    threads: int | None = DEFAULT_THREADS,
+    callbacks: Sequence[Callback] = (),
 ) -> Agent:
     """Continue a run from its last checkpoint (``RUN/checkpoints/last.safetensors``).
 
     A run interrupted at a checkpoint and resumed here gives the same parameters and metrics
     (bit for bit on CPU, wall-clock columns aside) as the same run uninterrupted. ``steps``
-    extends (or shortens) the total budget.
+    extends (or shortens) the total budget. The environment is rebuilt as the run recorded
+    it; ``env`` (with ``env_kwargs``, ``wrappers``) replaces it, for a run whose environment
+    was an instance or a lambda. ``device`` defaults to the run's own (the CPU when that one
+    is not here); ``networks`` must be given again for a run trained with custom networks.
     """
     run_dir = Path(run_dir)
     file = run_dir / CHECKPOINT_FILE if run_dir.is_dir() else run_dir
     if file.is_file() and not run_dir.is_dir():
         run_dir = file.parent.parent
+    if run_dir.is_dir() and not file.exists() and (run_dir / "config.json").exists():
+        raise CheckpointError(
+            f"{run_dir} holds a run that stopped before its first checkpoint: there is nothing "
+            "to resume; train it again with overwrite=True (pgrl train ... --overwrite)"
+        )
     tensors, meta = checkpoint.load_checkpoint(file)
     if meta.get("kind") != "checkpoint":
         raise CheckpointError(f"{file} is not a training checkpoint (kind {meta.get('kind')!r})")
+    check_callbacks(callbacks)
+    custom = meta.get("custom_networks") or []
+    if custom and not networks:
+        raise CheckpointError(
+            f"{file} was trained with custom networks ({', '.join(map(str, custom))}): "
+            "pass the same factories again, networks={...}"
+        )
     spec = get_spec(meta["algo"])
     cfg: Any = build_config(spec.config, meta["config"])
     run = RunSpec(**meta["run"])
     if steps is not None:
         run = dataclasses.replace(run, steps=steps)
-    envs = _make_envs(meta["env"], cfg.num_envs, run)
-    try:
-        collector = Collector(envs, meta["seed"])
-        spaces = collector.spaces
-        check_spaces(file, meta, spaces, meta["env"])
-        algorithm = build_algorithm(spec.name, cfg, spaces, meta["env"])
-        agent = Agent(spec.name, meta["env"], meta["seed"], cfg, algorithm, spaces, run_dir=run_dir)
-        buffer = make_buffer(algorithm, spaces)
-        state = restore_state(agent, collector, buffer, tensors, meta, file)
-        # the checkpoint was saved just before a boundary: cross it as the saving run did
-        cross_boundary(agent.seed, collector, state)
-        run_loop(agent, collector, buffer, run, state, progress, resumed=True)
-    finally:
-        envs.close()
-    return _finish(agent, run)
+    source = _recorded_env(meta, env, env_kwargs, wrappers)
+    torch_device = resolve_device(device if device is not None else _usable(meta.get("device")))
+    with torch_threads(threads):
+        envs = _make_envs(source, cfg.num_envs, run)
+        try:
+            collector = Collector(envs, meta["seed"])
+            spaces = collector.spaces
+            check_spaces(file, meta, spaces, source.name)
+            algorithm = build_algorithm(
+                spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
+            )
+            agent = Agent(
+                spec.name, source.name, meta["seed"], cfg, algorithm, spaces, run_dir=run_dir
+            )
+            agent.attach_env(source)
+            agent.networks = dict(networks or {})
+            buffer = make_buffer(algorithm, spaces)
+            state = restore_state(agent, collector, buffer, tensors, meta, file)
+            # the checkpoint was saved just before a boundary: cross it as the saving run did
+            cross_boundary(agent.seed, collector, state)
+            run_loop(
+                agent, collector, buffer, run, state, progress, resumed=True, callbacks=callbacks
+            )
+        finally:
+            if source.vector is None:
+                envs.close()
+        return _finish(agent, run)
+
+
+def learn_more(
+    agent: Agent,
+    steps: int,
+    *,
+    progress: bool | None = False,
+    callbacks: Sequence[Callback] = (),
+    threads: int | None = DEFAULT_THREADS,
+) -> Agent:
+    """Train an agent still in memory for ``steps`` more environment steps.
+
+    Continues exactly where :func:`train` (or an earlier call) stopped, as :func:`resume`
+    continues from the final checkpoint: the same optimizer states, replay buffer, counters
+    and generators, schedules computed over the new total budget; the episodes in progress
+    are cut (a checkpoint boundary). With a run directory the run's files are extended.
+    """
+    session = agent.session
+    if session is None:
+        raise PgrlError(
+            "this agent cannot continue training in memory (it was loaded from a file or "
+            "its training stopped early); use pgrl.resume(run_dir, steps=...) instead"
+        )
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}")
+    check_callbacks(callbacks)
+    source = agent.environment()
+    run = dataclasses.replace(session.run, steps=session.env_steps + steps)
+    with torch_threads(threads):
+        envs = _make_envs(source, agent.config.num_envs, run)
+        try:
+            collector = Collector(envs, agent.seed)
+            collector.restore_counts(session.env_steps, session.vector_steps)
+            checkpoint.restore_rng(session.rng)
+            state = session.state
+            cross_boundary(agent.seed, collector, state)
+            run_loop(
+                agent,
+                collector,
+                session.buffer,
+                run,
+                state,
+                progress,
+                resumed=True,
+                callbacks=callbacks,
+            )
+        finally:
+            if source.vector is None:
+                envs.close()
+        return _finish(agent, run)
 
 
 def resolve_config(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None) -> Any:
     """The algorithm's config: defaults, then the (algo, env) preset, then ``overrides``."""
     spec = get_spec(algo)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"config must be a mapping of names to values, got {overrides!r}")
     values = {**preset(spec.name, env_id), **dict(overrides or {})}
     return build_config(spec.config, values)
+
+
+def check_seed(seed: Any) -> None:
+    """A seed is an integer >= 0 (NumPy's SeedSequence refuses negative ones)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
 
 
 def seed_everything(seed: int) -> None:
@@ -189,15 +326,85 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def default_run_dir(algo: str, env_id: str, seed: int, root: str | Path = "runs") -> Path:
-    """``runs/<algo>-<env>-<seed>-<time>``."""
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch threads, then restore the caller's setting (None: leave it)."""
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def default_run_dir(algo: str, env_name: str, seed: int, root: str | Path = "runs") -> Path:
+    """``runs/<algo>-<env>-<seed>-<time>`` (characters a path cannot hold become ``_``)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{algo}-{env_id}-{seed}-{stamp}"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in env_name)
+    return Path(root) / f"{algo}-{safe}-{seed}-{stamp}"
 
 
-def _make_envs(env_id: str, num_envs: int, run: RunSpec) -> VectorEnv:
-    """The run's vector environment, of the kind the run records (checked by RunSpec)."""
-    return make_vec_env(env_id, num_envs, vectorization=cast(Vectorization, run.vectorization))
+def _output_dir(
+    algo: str,
+    source: EnvSource,
+    seed: int,
+    run_dir: str | Path | None,
+    save: bool | None,
+    overwrite: bool,
+) -> Path | None:
+    """The run directory to write, or None; an existing run is refused unless ``overwrite``."""
+    if save is None:
+        save = run_dir is not None
+    if not save:
+        return None
+    if run_dir is not None and not str(run_dir).strip():
+        raise ConfigError("run_dir must name a directory, got an empty string")
+    out_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, source.name, seed)
+    if (out_dir / "config.json").exists() and not overwrite:
+        if not (out_dir / CHECKPOINT_FILE).exists():
+            raise ConfigError(
+                f"{out_dir} holds a run that stopped before its first checkpoint (nothing to "
+                "resume); start it again with overwrite=True (--overwrite), or choose another "
+                "run directory"
+            )
+        raise ConfigError(
+            f"{out_dir} already holds a run; continue it with `pgrl resume {out_dir}`, "
+            "choose another run directory, or pass overwrite=True (--overwrite)"
+        )
+    return out_dir
+
+
+def _recorded_env(
+    meta: Mapping[str, Any],
+    env: EnvLike | None,
+    env_kwargs: Mapping[str, Any] | None,
+    wrappers: Sequence[Callable[[Any], Any]] | None,
+) -> EnvSource:
+    """The environment a run recorded, or the one given in its place."""
+    if env is not None:
+        return resolve_env(env, env_kwargs, wrappers)
+    if "env_source" not in meta:  # runs from before environments were recorded: an id
+        return resolve_env(str(meta["env"]))
+    return env_from_record(meta["env_source"], str(meta["env"]), str(meta.get("env_why_not", "")))
+
+
+def _usable(device: Any) -> str:
+    """A run's recorded device where it exists here, else the CPU."""
+    if isinstance(device, str) and device.startswith("cuda") and torch.cuda.is_available():
+        return device
+    return "cpu"
+
+
+def _make_envs(source: EnvSource, num_envs: int, run: RunSpec) -> Any:
+    """The run's vector environment: a ready one as given, else new copies of the kind recorded."""
+    if source.vector is not None:
+        return source.vector
+    return source.make_vec(num_envs, vectorization=cast(Vectorization, run.vectorization))
 
 
 def _finish(agent: Agent, run: RunSpec) -> Agent:
@@ -220,3 +427,6 @@ def _plot_curve(run_dir: Path) -> None:
         plot_runs([run_dir], run_dir / "learning-curve.png")
     except PgrlError:
         pass
+
+
+__all__ = ["Session", "learn_more", "resume", "spaces_record", "train"]

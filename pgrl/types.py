@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
+
+
+def _moved(data: Rollout | Batch, device: torch.device | str | None) -> dict[str, Tensor] | None:
+    """The fields of ``data`` moved to ``device``, or None when every field is already there."""
+    if device is None:
+        return None
+    device = torch.device(device)
+    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    if all(_same_device(t.device, device) for t in fields.values()):
+        return None
+    return {name: t.to(device) for name, t in fields.items()}
+
+
+def _same_device(have: torch.device, want: torch.device) -> bool:
+    # "cuda" means the current CUDA device: a tensor on cuda:0 is already there
+    if have.type != want.type:
+        return False
+    return want.index is None or have.index == want.index
 
 
 @dataclass(frozen=True)
@@ -17,8 +37,11 @@ class Rollout:
     of next-step autoreset, or steps an environment takes after it finished its episodes in
     episodic collection. Placeholders carry ``truncated=True`` so that no return crosses them.
 
-    Shapes: obs, next_obs ``(T, N, O)``; actions ``(T, N)`` (Discrete, int64) or
-    ``(T, N, A)`` (Box); rewards, mask ``(T, N)`` float32; terminated, truncated ``(T, N)`` bool.
+    Shapes: obs, next_obs ``(T, N, O)`` float32, the flat observation
+    (:func:`pgrl.spaces.flatten_obs`); actions ``(T, N)`` (Discrete, int64) or ``(T, N, A)``
+    (Box and MultiBinary float32, MultiDiscrete int64), as the networks produce them (Discrete
+    from 0, whatever the space's start); rewards, mask ``(T, N)`` float32; terminated,
+    truncated ``(T, N)`` bool.
     """
 
     obs: Tensor
@@ -38,6 +61,11 @@ class Rollout:
         """
         return None if bool(self.mask.all()) else self.mask
 
+    def to(self, device: torch.device | str | None) -> Rollout:
+        """The rollout with every tensor on ``device`` (itself when they already are)."""
+        moved = _moved(self, device)
+        return self if moved is None else Rollout(**moved)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -53,3 +81,8 @@ class Batch:
     next_obs: Tensor
     terminated: Tensor
     truncated: Tensor
+
+    def to(self, device: torch.device | str | None) -> Batch:
+        """The batch with every tensor on ``device`` (itself when they already are)."""
+        moved = _moved(self, device)
+        return self if moved is None else Batch(**moved)

@@ -9,16 +9,21 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.distributions import Categorical, Normal
+from torch.distributions import Bernoulli, Categorical, Normal
 from torch.testing import assert_close
 
+from pgrl.encoders import ImageEncoder
 from pgrl.nets import (
     MLP,
+    BernoulliPolicy,
     CategoricalPolicy,
     DeterministicActor,
     FlatAdam,
     GaussianPolicy,
+    MultiCategoricalPolicy,
     QNet,
+    SquashedGaussianPolicy,
+    TwinQ,
     ValueNet,
     mlp,
 )
@@ -235,3 +240,152 @@ def test_flat_adam_holds_a_shared_parameter_once() -> None:
     shared = nn.Linear(3, 3)
     flat = FlatAdam([nn.Sequential(shared), nn.Sequential(shared)], learning_rate=1e-2)
     assert len(flat.params) == 2 and flat.flat.numel() == 12
+
+
+def test_multicategorical_log_prob_and_entropy_are_sums_over_components() -> None:
+    torch.manual_seed(0)
+    policy = MultiCategoricalPolicy(4, (3, 2, 4), (16,))
+    obs = torch.randn(6, 4)
+    action = torch.tensor([[0, 1, 3], [2, 0, 0], [1, 1, 2], [2, 1, 1], [0, 0, 0], [1, 0, 3]])
+    log_prob, entropy = policy.log_prob_entropy(obs, action)
+    dists = [Categorical(logits=x) for x in policy(obs).split([3, 2, 4], dim=-1)]
+    assert_close(log_prob, sum(d.log_prob(action[:, k]) for k, d in enumerate(dists)))
+    assert_close(entropy, sum(d.entropy() for d in dists))
+
+
+def test_multicategorical_sampling_follows_each_component() -> None:
+    torch.manual_seed(1)
+    policy = MultiCategoricalPolicy(2, (2, 3), (8,))
+    logits = torch.tensor([0.0, 1.0, 2.0, 0.0, -1.0])
+    with torch.no_grad():
+        policy.logits[-1].bias.copy_(logits)
+        policy.logits[-1].weight.zero_()
+    obs = torch.zeros(30_000, 2)
+    actions = policy.sample(obs)
+    assert actions.shape == (30_000, 2) and actions.dtype == torch.int64
+    for k, (part, n) in enumerate(zip(logits.split([2, 3]), (2, 3), strict=True)):
+        counts = torch.bincount(actions[:, k], minlength=n).float() / 30_000
+        assert_close(counts, torch.softmax(part, 0), atol=0.01, rtol=0)
+    assert policy.mode(obs[:1]).tolist() == [[1, 0]]  # argmax of (0, 1) and of (2, 0, −1)
+
+
+def test_bernoulli_log_prob_and_entropy_match_torch_distributions() -> None:
+    torch.manual_seed(0)
+    policy = BernoulliPolicy(3, 4, (16,))
+    with torch.no_grad():
+        policy.logits[-1].weight.mul_(300.0)  # logits far from 0, in both directions
+    obs = torch.randn(6, 3)
+    action = torch.randint(0, 2, (6, 4)).float()
+    log_prob, entropy = policy.log_prob_entropy(obs, action)
+    dist = Bernoulli(logits=policy(obs))
+    assert policy(obs).abs().max() > 1.0
+    assert_close(log_prob, dist.log_prob(action).sum(-1))
+    assert_close(entropy, dist.entropy().sum(-1))
+
+
+def test_bernoulli_sampling_follows_the_probabilities() -> None:
+    torch.manual_seed(1)
+    policy = BernoulliPolicy(2, 3, (8,))
+    logits = torch.tensor([-1.0, 0.0, 2.0])
+    with torch.no_grad():
+        policy.logits[-1].bias.copy_(logits)
+        policy.logits[-1].weight.zero_()
+    obs = torch.zeros(30_000, 2)
+    actions = policy.sample(obs)
+    assert actions.dtype == torch.float32 and set(actions.unique().tolist()) == {0.0, 1.0}
+    assert_close(actions.mean(0), torch.sigmoid(logits), atol=0.01, rtol=0)
+    assert policy.mode(obs[:1]).tolist() == [[0.0, 0.0, 1.0]]
+
+
+def test_new_policies_sample_the_same_actions_on_either_path() -> None:
+    torch.manual_seed(0)
+    obs = torch.randn(64, 3)
+    for policy in (MultiCategoricalPolicy(3, (2, 4), (16,)), BernoulliPolicy(3, 5, (16,))):
+        fallback = copy.deepcopy(policy)
+        fallback.logits.insert(1, nn.Identity())  # an unknown layer: the torch path
+        assert fallback.logits.numpy_forward(obs) is None
+        np.random.seed(3)
+        fast = policy.sample(obs)
+        np.random.seed(3)
+        slow = fallback.sample(obs)
+        assert_close(fast, slow)
+        assert_close(policy.mode(obs), fallback.mode(obs))
+
+
+def test_without_an_encoder_networks_keep_their_parameters_and_state_dict_keys() -> None:
+    # the networks of flat observations are exactly those of before encoders existed
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(4, 2)
+    assert policy.encoder is None
+    assert list(policy.state_dict()) == [
+        f"logits.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")
+    ]
+    assert list(ValueNet(4).state_dict()) == [
+        f"net.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")
+    ]
+    torch.manual_seed(0)
+    reference = mlp([4, 64, 64, 2], output_gain=0.01)
+    for a, b in zip(policy.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def image_encoder() -> ImageEncoder:
+    return ImageEncoder((6, 6, 1))
+
+
+def test_every_network_reads_features_through_its_encoder() -> None:
+    torch.manual_seed(0)
+    obs = torch.randint(0, 256, (5, 36)).float()
+    low, high = -torch.ones(2), torch.ones(2)
+    networks = {
+        "categorical": CategoricalPolicy(36, 3, (8,), encoder=image_encoder()),
+        "gaussian": GaussianPolicy(36, 2, (8,), encoder=image_encoder()),
+        "multicategorical": MultiCategoricalPolicy(36, (2, 3), (8,), encoder=image_encoder()),
+        "bernoulli": BernoulliPolicy(36, 2, (8,), encoder=image_encoder()),
+        "squashed": SquashedGaussianPolicy(36, 2, low, high, (8,), encoder=image_encoder()),
+        "actor": DeterministicActor(36, 2, low, high, (8,), encoder=image_encoder()),
+        "value": ValueNet(36, (8,), encoder=image_encoder()),
+    }
+    for name, net in networks.items():
+        if hasattr(net, "log_prob_entropy"):
+            action = net.sample(obs)
+            assert action.shape[0] == 5, name
+            out = net.log_prob_entropy(obs, action)[0]
+        elif isinstance(net, SquashedGaussianPolicy):
+            out = net.rsample(obs)[1]
+        else:
+            out = net(obs)
+        out.sum().backward()
+        grads = [p.grad for p in net.encoder.parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def test_twin_critics_get_one_encoder_each() -> None:
+    torch.manual_seed(0)
+    critic = TwinQ(36, 2, (8,), make_encoder=image_encoder)
+    assert critic.q1.encoder is not None and critic.q2.encoder is not None
+    assert critic.q1.encoder is not critic.q2.encoder
+    first = critic.q1.encoder.linear[0].weight
+    assert not torch.equal(first, critic.q2.encoder.linear[0].weight)  # initialised apart
+    q1, q2 = critic(torch.rand(4, 36) * 255, torch.zeros(4, 2))
+    assert q1.shape == q2.shape == (4,)
+    assert QNet(36, 2, (8,), encoder=image_encoder())(
+        torch.zeros(3, 36), torch.zeros(3, 2)
+    ).shape == (3,)
+
+
+def test_networks_with_an_encoder_take_time_major_batches() -> None:
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(36, 3, (8,), encoder=image_encoder())
+    value = ValueNet(36, (8,), encoder=image_encoder())
+    obs = torch.rand(4, 2, 36) * 255
+    actions = torch.randint(0, 3, (4, 2))
+    log_prob, entropy = policy.log_prob_entropy(obs, actions)
+    assert log_prob.shape == entropy.shape == value(obs).shape == (4, 2)
+    assert_close(log_prob[2], policy.log_prob_entropy(obs[2], actions[2])[0])
+
+
+def test_flat_adam_refuses_parameters_on_several_devices() -> None:
+    # the flat tensor lives on one device: the algorithms move every network before
+    with pytest.raises(ValueError, match="several devices"):
+        FlatAdam([nn.Linear(2, 2), nn.Linear(2, 2).to("meta")], 1e-3)

@@ -22,7 +22,9 @@ TINY_DDPG = {"learning_starts": 200, "minibatch_size": 32, "hidden_sizes": (16, 
 
 
 def _python(code: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[type-arg, no-untyped-def]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # tests/ on the path: custom_envs (a user's module of environments) imports there too
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, **kw)
 
 
@@ -108,8 +110,10 @@ pgrl.train({algo!r}, {env!r}, steps={steps}, seed=3, run_dir={run!r}, checkpoint
         ),  # epochs of minibatches, running normalizers in the checkpoint
         ("td3", "Pendulum-v1", 1_200, 400, {**TINY_DDPG, "policy_delay": 3}),
         ("sac", "Pendulum-v1", 1_200, 400, TINY_DDPG),  # learned temperature
+        # a user's environment named "module:EnvId", with Discrete(3, start=-1) actions
+        ("a2c", "custom_envs:CustomLine-v0", 3_000, 1_000, {"num_envs": 4}),
     ],
-    ids=["a2c", "ddpg", "ppo", "td3", "sac"],
+    ids=["a2c", "ddpg", "ppo", "td3", "sac", "custom-module-env"],
 )
 def test_resumed_run_equals_uninterrupted_run_bit_for_bit(
     tmp_path, algo, env, steps, every, config
@@ -294,3 +298,17 @@ def test_numpy_blas_uses_as_many_threads_as_torch_while_training(monkeypatch) ->
     assert seen and set(seen) == {1}
     after = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
     assert after == blas  # restored after training
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_no_dead_end(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    pgrl.train("a2c", "CartPole-v1", steps=200, run_dir=run, eval_episodes=0)
+    (run / "checkpoints" / "last.safetensors").unlink()  # as a SIGKILL before the first save
+    with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint.*--overwrite"):
+        pgrl.resume(run)
+    with pytest.raises(pgrl.errors.ConfigError, match=r"before its first checkpoint.*overwrite"):
+        pgrl.train("a2c", "CartPole-v1", steps=200, run_dir=run, eval_episodes=0)
+    agent = pgrl.train(
+        "a2c", "CartPole-v1", steps=200, run_dir=run, eval_episodes=0, overwrite=True
+    )
+    assert agent.env_steps >= 200

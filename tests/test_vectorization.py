@@ -22,14 +22,14 @@ train_module = importlib.import_module("pgrl.train")  # `pgrl.train` is the func
 def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Class names of the vector environments that training and resuming build."""
     names: list[str] = []
-    make = train_module.make_vec_env
+    make = train_module._make_envs
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         envs = make(*args, **kwargs)
         names.append(type(envs.unwrapped).__name__)
         return envs
 
-    monkeypatch.setattr(train_module, "make_vec_env", recording)
+    monkeypatch.setattr(train_module, "_make_envs", recording)
     return names
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from pgrl.algos.a2c import A2C, A2CConfig
-from pgrl.algos.base import Algorithm, require_box
+from pgrl.algos.base import Algorithm, NetworkFactory, require_box
 from pgrl.algos.ddpg import DDPG, DDPGConfig
 from pgrl.algos.ppo import PPO, PPOConfig
 from pgrl.algos.reinforce import Reinforce, ReinforceConfig
 from pgrl.algos.sac import SAC, SACConfig
 from pgrl.algos.td3 import TD3, TD3Config
-from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
+from pgrl.spaces import SpaceInfo
 
 
 @dataclass(frozen=True)
@@ -23,12 +25,20 @@ class AlgoSpec:
     """How to build one algorithm, and what it can handle."""
 
     name: str
-    algorithm: Callable[[Any, SpaceInfo], Algorithm]
-    """the class, called with (config, spaces); mypy checks it implements :class:`Algorithm`"""
+    algorithm: Callable[..., Algorithm]
+    """the class, called with (config, spaces, device=..., networks=...); mypy checks it
+    implements :class:`Algorithm`"""
     config: type
     discrete: bool
     continuous: bool
     summary: str
+
+    @property
+    def action_kinds(self) -> tuple[str, ...]:
+        """The action spaces it takes (:attr:`pgrl.spaces.SpaceInfo.action_kind`)."""
+        if self.discrete:
+            return ("discrete", "box", "multidiscrete", "multibinary")
+        return ("box",)
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {
@@ -96,16 +106,39 @@ def get_spec(name: str) -> AlgoSpec:
 
 
 def build_algorithm(
-    name: str, config: Any, spaces: SpaceInfo, env_id: str = "this environment"
+    name: str,
+    config: Any,
+    spaces: SpaceInfo,
+    env_name: str = "this environment",
+    *,
+    device: torch.device | str | None = None,
+    networks: Mapping[str, NetworkFactory] | None = None,
 ) -> Algorithm:
-    """Instantiate algorithm ``name`` after checking it can handle the action space."""
+    """Instantiate algorithm ``name`` after checking it can handle the action space.
+
+    Args:
+        name: a key of :data:`ALGORITHMS`.
+        config: its config dataclass.
+        spaces: the environment's spaces (:func:`pgrl.spaces.space_info`).
+        env_name: what error messages call the environment.
+        device: where the networks live and update (None: where they are built, the CPU).
+            ``act`` takes and returns CPU tensors; ``update`` takes data on this device.
+        networks: custom networks by role (the keys of ``algorithm.modules()`` that train,
+            e.g. ``"policy"``, ``"value"``) and/or ``"encoder"``; see docs/networks.md.
+    """
     spec = get_spec(name)
     if not spec.discrete:
-        require_box(name.upper(), spaces, env_id)
+        require_box(name.upper(), spaces, env_name)
     if not isinstance(config, spec.config):
         raise ConfigError(f"{name} expects a {spec.config.__name__}, got {type(config).__name__}")
-    algorithm: Algorithm = spec.algorithm(config, spaces)
+    # only what is set: a wrapper of spec.algorithm written for (config, spaces) keeps working
+    extra: dict[str, Any] = {}
+    if device is not None:
+        extra["device"] = device
+    if networks:
+        extra["networks"] = networks
+    algorithm: Algorithm = spec.algorithm(config, spaces, **extra)
     return algorithm
 
 
-__all__ = ["ALGORITHMS", "AlgoSpec", "Algorithm", "build_algorithm", "get_spec"]
+__all__ = ["ALGORITHMS", "AlgoSpec", "Algorithm", "NetworkFactory", "build_algorithm", "get_spec"]

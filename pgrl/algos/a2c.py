@@ -13,15 +13,23 @@ N environments step in lockstep; every ``rollout_steps`` steps one update is mad
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    place,
+    policy_and_value,
+    to_cpu,
+    to_device,
+)
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
 from pgrl.losses import (
     combined_loss,
     entropy_bonus,
@@ -29,8 +37,9 @@ from pgrl.losses import (
     policy_gradient_loss,
     value_loss,
 )
-from pgrl.nets import FlatAdam, ValueNet, make_policy
+from pgrl.nets import FlatAdam
 from pgrl.returns import nstep_returns, td_targets
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Rollout
 
 
@@ -98,23 +107,27 @@ class A2C:
 
     collection: Collection = "rollout"
 
-    def __init__(self, config: A2CConfig, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: A2CConfig,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
         self.config = config
-        self.policy = make_policy(
-            spaces.obs_dim,
-            spaces.act_dim,
-            spaces.discrete,
-            config.hidden_sizes,
-            config.log_std_init,
-        )
-        self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
+        self.device = None if device is None else torch.device(device)
+        self.policy, self.value = policy_and_value("a2c", spaces, config, networks)
+        place([self.policy, self.value], self.device)
         # one Adam on actor and critic together, as in OpenAI Baselines' A2C
         self.optimizer = FlatAdam(
             [self.policy, self.value], config.learning_rate, config.max_grad_norm
         )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
-        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        obs = to_device(obs, self.device)
+        actions = self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        return to_cpu(actions)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, "value": self.value}

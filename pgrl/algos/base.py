@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.envs import SpaceInfo
-from pgrl.errors import EnvError
+from pgrl.encoders import make_encoder, needs_encoder
+from pgrl.errors import ConfigError, EnvError
+from pgrl.spaces import SpaceInfo
 
 Collection = Literal["rollout", "episodes", "replay"]
 
@@ -60,11 +62,16 @@ class Algorithm(Protocol):
     """how the loop feeds it: fixed-length rollouts, whole episodes, or replay minibatches"""
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
-        """Actions ``(N,)`` or ``(N, A)`` for observations ``(N, O)``."""
+        """Network-side actions ``(N, *action_shape)`` for flat observations ``(N, O)``.
+
+        Both on the CPU, whatever device the networks live on (``pgrl.spaces.to_env_actions``
+        turns the actions into what the environment takes).
+        """
         ...
 
     def update(self, data: Any) -> dict[str, Tensor]:
-        """One update from a Rollout or a Batch; returns metrics as 0-d tensors."""
+        """One update from a Rollout or a Batch already on the networks' device; returns
+        metrics as 0-d tensors."""
         ...
 
     def modules(self) -> dict[str, nn.Module]:
@@ -89,9 +96,150 @@ class Algorithm(Protocol):
 
 
 def require_box(name: str, spaces: SpaceInfo, env_id: str = "this environment") -> None:
-    """Raise a helpful error when a continuous-only algorithm meets a Discrete space."""
-    if spaces.discrete:
+    """Raise a helpful error when a continuous-only algorithm meets another action space."""
+    if spaces.action_kind != "box":
         raise EnvError(
             f"{name} needs a continuous (Box) action space; {env_id} has "
-            f"{spaces.act_space}. Try 'a2c' or 'reinforce' (or 'ppo')."
+            f"{spaces.act_space or spaces.action_kind}. Try 'ppo', 'a2c' or 'reinforce', which "
+            "take Discrete, Box, MultiDiscrete and MultiBinary actions."
         )
+
+
+NetworkFactory = Callable[..., nn.Module]
+"""``networks["encoder"]``: ``factory(observation_space) -> nn.Module`` with ``out_dim``;
+a role (``"policy"``, ``"value"``, ...): ``factory(spaces, config) -> nn.Module``."""
+
+# what each role's module must provide (docs/networks.md states the full protocol)
+ROLE_METHODS: dict[str, tuple[str, ...]] = {
+    "policy": ("sample", "mode", "log_prob_entropy"),
+    "value": ("forward",),
+    "actor": ("forward",),
+    "critic": ("forward",),
+}
+
+
+def check_networks(
+    algorithm: str, networks: Mapping[str, NetworkFactory] | None, roles: Sequence[str]
+) -> dict[str, NetworkFactory]:
+    """The user's network factories, after checking every key names a role of ``algorithm``
+    (or is ``"encoder"``) and every value is callable."""
+    factories = dict(networks or {})
+    valid = ("encoder", *roles)
+    for key, factory in factories.items():
+        if key not in valid:
+            raise ConfigError(
+                f"networks: {algorithm} has no network {key!r}; valid keys: {', '.join(valid)}"
+            )
+        if not callable(factory):
+            raise ConfigError(f"networks[{key!r}] must be a callable factory, got {factory!r}")
+    return factories
+
+
+def encoder_maker(
+    spaces: SpaceInfo, factories: Mapping[str, NetworkFactory]
+) -> Callable[[], nn.Module | None]:
+    """A function that builds a fresh encoder for one network, or None when the networks
+    take the flat observation directly (a flat vector without images, no custom encoder).
+
+    Each call builds a new encoder: networks never share one (each trains its own).
+    """
+    custom = factories.get("encoder")
+    space = spaces.observation_space
+    if custom is not None:
+
+        def build_custom() -> nn.Module:
+            encoder = custom(space)
+            out_dim = getattr(encoder, "out_dim", None)
+            if not isinstance(encoder, nn.Module) or not isinstance(out_dim, int) or out_dim < 1:
+                raise ConfigError(
+                    "networks['encoder'] must return an nn.Module with an int attribute out_dim "
+                    f">= 1 (the width of its features); got {type(encoder).__name__} with "
+                    f"out_dim={out_dim!r}"
+                )
+            return encoder
+
+        return build_custom
+    if space is not None and needs_encoder(space):
+        return lambda: make_encoder(space)
+    return lambda: None
+
+
+def role_network(
+    role: str,
+    factories: Mapping[str, NetworkFactory],
+    spaces: SpaceInfo,
+    config: Any,
+    default: Callable[[], nn.Module],
+    methods: Sequence[str] | None = None,
+) -> Any:  # an nn.Module that meets the role's protocol (the default's, or the user's)
+    """The network for ``role``: the user's ``factory(spaces, config)`` when ``networks`` has
+    one (checked to be an ``nn.Module`` with the role's methods), else ``default()``."""
+    factory = factories.get(role)
+    if factory is None:
+        return default()
+    module = factory(spaces, config)
+    needed = ROLE_METHODS.get(role, ()) if methods is None else methods
+    missing = [m for m in needed if not callable(getattr(module, m, None))]
+    if not isinstance(module, nn.Module) or missing:
+        raise ConfigError(
+            f"networks[{role!r}] must return an nn.Module with {', '.join(needed)}; got "
+            f"{type(module).__name__}" + (f" without {', '.join(missing)}" if missing else "")
+        )
+    return module
+
+
+def place(modules: Sequence[nn.Module], device: torch.device | None) -> None:
+    """Move every module to ``device`` (before any optimizer is built over them)."""
+    if device is not None:
+        for module in modules:
+            module.to(device)
+
+
+def to_device(x: Tensor, device: torch.device | None) -> Tensor:
+    """``x`` on ``device`` (unchanged when ``device`` is None or ``x`` is already there)."""
+    if device is None or x.device == device:
+        return x
+    return x.to(device)
+
+
+def to_cpu(x: Tensor) -> Tensor:
+    """``x`` on the CPU, where the collector reads actions."""
+    return x if x.device.type == "cpu" else x.cpu()
+
+
+def policy_and_value(
+    algorithm: str,
+    spaces: SpaceInfo,
+    config: Any,
+    networks: Mapping[str, NetworkFactory] | None,
+    *,
+    with_value: bool = True,
+) -> tuple[Any, Any]:
+    """The stochastic policy and the state-value critic of an on-policy algorithm.
+
+    Each is the user's (``networks["policy"]``, ``networks["value"]``) or the default for the
+    spaces: a policy for the action space and V(s), each on its own encoder when the
+    observation needs one. ``with_value=False``: no critic (None).
+    """
+    from pgrl.nets import ValueNet, policy_for  # nets imports this module's protocols
+
+    factories = check_networks(algorithm, networks, ("policy", "value"))
+    encoder = encoder_maker(spaces, factories)
+    hidden = config.hidden_sizes
+    policy = role_network(
+        "policy",
+        factories,
+        spaces,
+        config,
+        lambda: policy_for(spaces, hidden, config.log_std_init, encoder=encoder()),
+    )
+    value = None
+    if with_value:
+        value = role_network(
+            "value",
+            factories,
+            spaces,
+            config,
+            lambda: ValueNet(spaces.obs_dim, hidden, encoder=encoder()),
+        )
+    return policy, value

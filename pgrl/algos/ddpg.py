@@ -16,18 +16,30 @@ after ``learning_starts`` uniformly random warm-up steps.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    check_networks,
+    encoder_maker,
+    place,
+    require_box,
+    role_network,
+    to_cpu,
+    to_device,
+)
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, value_loss
 from pgrl.nets import DeterministicActor, FlatAdam, QNet, frozen
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
 
 
@@ -146,18 +158,43 @@ class DDPG:
 
     collection: Collection = "replay"
 
-    def __init__(self, config: DDPGConfig, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: DDPGConfig,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
+        require_box("DDPG", spaces)
         assert spaces.low is not None and spaces.high is not None
         self.config = config
+        self.device = None if device is None else torch.device(device)
+        factories = check_networks("ddpg", networks, ("actor", "critic"))
+        encoder = encoder_maker(spaces, factories)
         low, high = torch.as_tensor(spaces.low), torch.as_tensor(spaces.high)
-        self.actor = DeterministicActor(
-            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        self.actor = role_network(
+            "actor",
+            factories,
+            spaces,
+            config,
+            lambda: DeterministicActor(
+                spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes, encoder=encoder()
+            ),
         )
-        self.critic = QNet(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
+        self.critic = role_network(
+            "critic",
+            factories,
+            spaces,
+            config,
+            lambda: QNet(spaces.obs_dim, spaces.act_dim, config.hidden_sizes, encoder=encoder()),
+        )
+        place([self.actor, self.critic], self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
         self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
+        # the exploration noise is drawn and added on the CPU, where the collector acts
         sigma = config.exploration_noise * (high - low) / 2.0
         shape = (config.num_envs, spaces.act_dim)
         self.noise: GaussianNoise | OUNoise = (
@@ -167,7 +204,7 @@ class DDPG:
         )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
-        action = self.actor(obs)
+        action = to_cpu(self.actor(to_device(obs, self.device)))
         if deterministic:
             return action
         # unclipped: the collector clips only the copy it sends to the environment

@@ -21,20 +21,30 @@ log-probability summed over dimensions).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    place,
+    policy_and_value,
+    to_cpu,
+    to_device,
+)
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
+from pgrl.encoders import normalizable_mask
 from pgrl.errors import ConfigError
 from pgrl.losses import combined_loss, masked_mean, normalize_advantages
-from pgrl.nets import FlatAdam, ValueNet, make_policy
+from pgrl.nets import FlatAdam
 from pgrl.normalize import ObsNormalizer, RewardScaler
 from pgrl.returns import gae
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Rollout
 
 
@@ -214,27 +224,51 @@ class MinibatchTerms(NamedTuple):
     clip_fraction: Tensor
 
 
+def obs_normalizer(spaces: SpaceInfo) -> ObsNormalizer:
+    """The running normalizer of ``normalize_obs``, over the non-image Box parts only.
+
+    Images are scaled by their encoder and one-hot or binary parts are already in [0, 1]:
+    those entries of the flat observation pass through unchanged.
+
+    Raises:
+        ConfigError: the observation has no Box part to normalize.
+    """
+    space = spaces.observation_space
+    if space is None or spaces.flat_obs:
+        return ObsNormalizer(spaces.obs_dim)
+    mask = normalizable_mask(space)
+    if not mask.any():
+        raise ConfigError(
+            f"normalize_obs: the observation {spaces.obs_space} has no Box part to normalize "
+            "(images are scaled by their encoder, one-hot and binary parts are in [0, 1]); "
+            "set normalize_obs=False"
+        )
+    return ObsNormalizer(spaces.obs_dim, mask=torch.from_numpy(mask))
+
+
 class PPO:
     """PPO-Clip: several epochs of minibatch steps on each rollout."""
 
     collection: Collection = "rollout"
 
-    def __init__(self, config: PPOConfig, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: PPOConfig,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
         self.config = config
-        self.policy = make_policy(
-            spaces.obs_dim,
-            spaces.act_dim,
-            spaces.discrete,
-            config.hidden_sizes,
-            config.log_std_init,
-        )
-        self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
-        self.optimizer = FlatAdam(
-            [self.policy, self.value], config.learning_rate, config.max_grad_norm
-        )
-        self.obs_normalizer = ObsNormalizer(spaces.obs_dim) if config.normalize_obs else None
+        self.device = None if device is None else torch.device(device)
+        self.policy, self.value = policy_and_value("ppo", spaces, config, networks)
+        self.obs_normalizer = obs_normalizer(spaces) if config.normalize_obs else None
         self.reward_scaler = (
             RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
+        )
+        place(list(self.modules().values()), self.device)
+        self.optimizer = FlatAdam(
+            [self.policy, self.value], config.learning_rate, config.max_grad_norm
         )
 
     def normalize(self, obs: Tensor) -> Tensor:
@@ -243,8 +277,9 @@ class PPO:
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         # reads the normalizer's statistics, never updates them (they move only in update)
-        obs = self.normalize(obs)
-        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        obs = self.normalize(to_device(obs, self.device))
+        actions = self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        return to_cpu(actions)
 
     def modules(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {"policy": self.policy, "value": self.value}
@@ -376,7 +411,7 @@ class PPO:
                 epoch_kl = float(torch.stack(epoch_terms)[:, 3].sum())
                 if epoch_kl / config.num_minibatches > target_kl:
                     break
-        means = torch.stack(terms).mean(0) if terms else torch.zeros(5)
+        means = torch.stack(terms).mean(0) if terms else torch.zeros(5, device=data.obs.device)
         return {
             "policy_loss": means[0],
             "value_loss": means[1],

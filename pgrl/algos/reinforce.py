@@ -13,15 +13,25 @@ Each update uses whole episodes: every environment runs ``episodes_per_env`` epi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    check_networks,
+    place,
+    policy_and_value,
+    to_cpu,
+    to_device,
+)
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
+from pgrl.errors import ConfigError
 from pgrl.losses import (
     combined_loss,
     entropy_bonus,
@@ -29,8 +39,9 @@ from pgrl.losses import (
     reinforce_loss,
     value_loss,
 )
-from pgrl.nets import FlatAdam, ValueNet, make_policy
+from pgrl.nets import FlatAdam
 from pgrl.returns import discount_powers, discounted_returns, episode_returns
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Rollout
 
 
@@ -98,25 +109,37 @@ class Reinforce:
 
     collection: Collection = "episodes"
 
-    def __init__(self, config: ReinforceConfig, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: ReinforceConfig,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
         self.config = config
-        self.policy = make_policy(
-            spaces.obs_dim,
-            spaces.act_dim,
-            spaces.discrete,
-            config.hidden_sizes,
-            config.log_std_init,
+        self.device = None if device is None else torch.device(device)
+        factories = check_networks("reinforce", networks, ("policy", "value"))
+        if "value" in factories and config.baseline != "value":
+            raise ConfigError(
+                f"networks['value'] is unused with baseline={config.baseline!r}; "
+                "REINFORCE has a value network only with baseline='value'"
+            )
+        self.policy, value = policy_and_value(
+            "reinforce", spaces, config, networks, with_value=config.baseline == "value"
         )
+        self.value: nn.Module | None = value
+        place([m for m in (self.policy, self.value) if m is not None], self.device)
         self.policy_optimizer = FlatAdam([self.policy], config.learning_rate, config.max_grad_norm)
-        self.value: ValueNet | None = None
-        if config.baseline == "value":
-            self.value = ValueNet(spaces.obs_dim, config.hidden_sizes)
+        if self.value is not None:
             self.value_optimizer = FlatAdam(
                 [self.value], config.critic_learning_rate, config.max_grad_norm
             )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
-        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        obs = to_device(obs, self.device)
+        actions = self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        return to_cpu(actions)
 
     def modules(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {"policy": self.policy}
@@ -210,11 +233,12 @@ def leave_one_out_mean(
     done = (terminated | truncated).long()
     # episode number within each column: episodes end where done is set
     within = torch.cumsum(done, 0) - done
-    episode = within + torch.arange(weight.shape[1]) * (weight.shape[0] + 1)
+    episode = within + torch.arange(weight.shape[1], device=weight.device) * (weight.shape[0] + 1)
     flat_ids, flat_mask = episode.flatten(), mask.flatten()
     size = int(flat_ids.max()) + 1
-    sums = torch.zeros(size, dtype=weight.dtype).index_add_(0, flat_ids, (weight * mask).flatten())
-    counts = torch.zeros(size, dtype=weight.dtype).index_add_(0, flat_ids, flat_mask)
+    zeros = torch.zeros(size, dtype=weight.dtype, device=weight.device)
+    sums = zeros.index_add(0, flat_ids, (weight * mask).flatten())
+    counts = zeros.index_add(0, flat_ids, flat_mask)
     total, count = sums.sum(), counts.sum()
     others = (count - counts[episode]).clamp_min(1.0)
     return (total - sums[episode]) / others

@@ -21,19 +21,31 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    check_networks,
+    encoder_maker,
+    place,
+    require_box,
+    role_network,
+    to_cpu,
+    to_device,
+)
 from pgrl.algos.ddpg import critic_target
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
 from pgrl.nets import FlatAdam, SquashedGaussianPolicy, TwinQ, frozen
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
 
 
@@ -158,16 +170,44 @@ class SAC:
 
     collection: Collection = "replay"
 
-    def __init__(self, config: SACConfig, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: SACConfig,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
+        require_box("SAC", spaces)
         assert spaces.low is not None and spaces.high is not None
         self.config = config
+        self.device = None if device is None else torch.device(device)
+        factories = check_networks("sac", networks, ("policy", "critic"))
+        encoder = encoder_maker(spaces, factories)
         low, high = torch.as_tensor(spaces.low), torch.as_tensor(spaces.high)
-        self.policy = SquashedGaussianPolicy(
-            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        # the policy: rsample(obs) -> (action, log π) differentiable, sample(obs), mode(obs)
+        self.policy = role_network(
+            "policy",
+            factories,
+            spaces,
+            config,
+            lambda: SquashedGaussianPolicy(
+                spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes, encoder=encoder()
+            ),
+            ("rsample", "sample", "mode"),
         )
-        self.critic = TwinQ(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic = role_network(
+            "critic",
+            factories,
+            spaces,
+            config,
+            lambda: TwinQ(
+                spaces.obs_dim, spaces.act_dim, config.hidden_sizes, make_encoder=encoder
+            ),
+        )
         self.temperature = Temperature(config.alpha, config.auto_alpha)
+        place([self.policy, self.critic, self.temperature], self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.target_entropy = (
             -float(spaces.act_dim) if config.target_entropy is None else config.target_entropy
         )
@@ -179,7 +219,8 @@ class SAC:
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         # the mode tanh(μ(s)) for evaluation; a sample inside the bounds for exploration
-        return self.policy.mode(obs) if deterministic else self.policy.sample(obs)
+        obs = to_device(obs, self.device)
+        return to_cpu(self.policy.mode(obs) if deterministic else self.policy.sample(obs))
 
     def modules(self) -> dict[str, nn.Module]:
         return {

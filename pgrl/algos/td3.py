@@ -18,19 +18,31 @@ The actor ascends Q_1 alone, as in the paper.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from pgrl.algos.base import Collection, LoopSettings
+from pgrl.algos.base import (
+    Collection,
+    LoopSettings,
+    NetworkFactory,
+    check_networks,
+    encoder_maker,
+    place,
+    require_box,
+    role_network,
+    to_cpu,
+    to_device,
+)
 from pgrl.algos.ddpg import GaussianNoise, actor_loss, critic_target
 from pgrl.config import check_choice, check_range
-from pgrl.envs import SpaceInfo
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
 from pgrl.nets import DeterministicActor, FlatAdam, TwinQ, frozen
+from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
 
 
@@ -169,18 +181,47 @@ class TD3:
 
     collection: Collection = "replay"
 
-    def __init__(self, config: TD3Config, spaces: SpaceInfo) -> None:
+    def __init__(
+        self,
+        config: TD3Config,
+        spaces: SpaceInfo,
+        *,
+        device: torch.device | str | None = None,
+        networks: Mapping[str, NetworkFactory] | None = None,
+    ) -> None:
+        require_box("TD3", spaces)
         assert spaces.low is not None and spaces.high is not None
         self.config = config
+        self.device = None if device is None else torch.device(device)
+        factories = check_networks("td3", networks, ("actor", "critic"))
+        encoder = encoder_maker(spaces, factories)
         low, high = torch.as_tensor(spaces.low), torch.as_tensor(spaces.high)
-        self.low, self.high = low, high
         half_range = (high - low) / 2.0
-        self.target_sigma = config.target_noise * half_range
-        self.target_clip = config.target_noise_clip * half_range
-        self.actor = DeterministicActor(
-            spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes
+        self.actor = role_network(
+            "actor",
+            factories,
+            spaces,
+            config,
+            lambda: DeterministicActor(
+                spaces.obs_dim, spaces.act_dim, low, high, config.hidden_sizes, encoder=encoder()
+            ),
         )
-        self.critic = TwinQ(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
+        # the critic: forward(obs, action) -> (Q1, Q2) and q1(obs, action) -> Q1
+        self.critic = role_network(
+            "critic",
+            factories,
+            spaces,
+            config,
+            lambda: TwinQ(
+                spaces.obs_dim, spaces.act_dim, config.hidden_sizes, make_encoder=encoder
+            ),
+            ("forward", "q1"),
+        )
+        place([self.actor, self.critic], self.device)
+        # constants of the update live where the batches do; exploration noise on the CPU
+        self.low, self.high = to_device(low, self.device), to_device(high, self.device)
+        self.target_sigma = to_device(config.target_noise * half_range, self.device)
+        self.target_clip = to_device(config.target_noise_clip * half_range, self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
@@ -189,9 +230,10 @@ class TD3:
             (config.num_envs, spaces.act_dim), config.exploration_noise * half_range
         )
         self.delay = DelayState()
+        place([self.delay], self.device)
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
-        action = self.actor(obs)
+        action = to_cpu(self.actor(to_device(obs, self.device)))
         if deterministic:
             return action
         # unclipped: the collector clips only the copy it sends to the environment

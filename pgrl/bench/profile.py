@@ -51,8 +51,8 @@ def profile(algo: str, env: str, steps: int, seed: int = 0) -> dict[str, Any]:
     totals: dict[str, list[float]] = {"act": [0.0, 0], "env": [0.0, 0], "update": [0.0, 0]}
     spec = algos.ALGORITHMS[algo]
 
-    def build(config: Any, spaces: Any) -> Any:
-        algorithm = spec.algorithm(config, spaces)
+    def build(config: Any, spaces: Any, **kwargs: Any) -> Any:
+        algorithm = spec.algorithm(config, spaces, **kwargs)
         stack.enter_context(_timed(algorithm, "act", totals, "act"))
         stack.enter_context(_timed(algorithm, "update", totals, "update"))
         return algorithm

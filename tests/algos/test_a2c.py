@@ -122,12 +122,13 @@ def masked_rollout(discrete: bool) -> Rollout:
     )
 
 
-def _make_algo(discrete: bool, config: A2CConfig) -> A2C:
+def _make_algo(discrete: bool, config: A2CConfig, networks=None) -> A2C:  # type: ignore[no-untyped-def]
     import numpy as np
 
     torch.manual_seed(0)
     bounds = {} if discrete else {"low": -np.ones(2, np.float32), "high": np.ones(2, np.float32)}
-    return A2C(config, SpaceInfo(obs_dim=3, discrete=discrete, act_dim=2, **bounds))
+    spaces = SpaceInfo(obs_dim=3, discrete=discrete, act_dim=2, **bounds)
+    return A2C(config, spaces, networks=networks)
 
 
 @pytest.mark.parametrize("discrete", [True, False])
@@ -175,20 +176,18 @@ class TemperaturePolicy(CategoricalPolicy):
         return log_prob, -(log_probs.exp() * log_probs).sum(-1)
 
 
-def test_a_learnable_temperature_gets_its_autograd_gradient(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import pgrl.algos.a2c as a2c_module
+def test_a_learnable_temperature_gets_its_autograd_gradient() -> None:
+    def make_temperature_policy(spaces, config):  # type: ignore[no-untyped-def]
+        return TemperaturePolicy(spaces.obs_dim, spaces.act_dim, config.hidden_sizes)
 
-    def make_temperature_policy(obs_dim, act_dim, discrete, hidden, log_std_init):  # type: ignore[no-untyped-def]
-        return TemperaturePolicy(obs_dim, act_dim, hidden)
-
-    monkeypatch.setattr(a2c_module, "make_policy", make_temperature_policy)
+    networks = {"policy": make_temperature_policy}
     config = A2CConfig(entropy_coef=0.1, max_grad_norm=None)
     rollout = masked_rollout(True)
-    reference = _make_algo(True, config)
+    reference = _make_algo(True, config, networks)
     policy_loss, critic_loss, entropy = reference.losses(rollout)
     loss = policy_loss + critic_loss - 0.1 * entropy
     (expected,) = torch.autograd.grad(loss, [reference.policy.temperature])  # type: ignore[attr-defined]
-    algo = _make_algo(True, config)
+    algo = _make_algo(True, config, networks)
     assert any(p is algo.policy.temperature for p in algo.optimizer.params)  # type: ignore[attr-defined]
     algo.optimizer.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
     algo.update(rollout)

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import pgrl
-from pgrl.evaluate import evaluate
+from pgrl.evaluation import evaluate
 
 pytestmark = pytest.mark.learning
 

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from pgrl.collect import ActFn, Collector
-from pgrl.envs import make_vec_env
+from pgrl.envs import EnvLike, resolve_env
+from pgrl.errors import PgrlError
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,17 @@ class EvalResult:
         return math.sqrt(sum((r - mean) ** 2 for r in self.returns) / len(self.returns))
 
 
-def evaluate(act: ActFn, env_id: str, episodes: int = 10, seed: int = 1_000_003) -> EvalResult:
+def evaluate(act: ActFn, env: EnvLike, episodes: int = 10, seed: int = 1_000_003) -> EvalResult:
     """Run ``episodes`` episodes, one per sub-environment, acting with ``act``.
 
-    ``act`` should be deterministic (the policy's mode) for a reproducible score. The seed is
-    kept apart from training seeds so evaluation episodes are not training episodes.
+    ``env`` is anything :func:`pgrl.envs.resolve_env` takes (new copies are built; a ready
+    vector environment is copied, not stepped). ``act`` should be deterministic (the
+    policy's mode) for a reproducible score. The seed is kept apart from training seeds so
+    evaluation episodes are not training episodes.
     """
-    envs = make_vec_env(env_id, episodes)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise PgrlError(f"episodes must be an integer >= 1, got {episodes!r}")
+    envs = resolve_env(env).make_vec(episodes)
     try:
         collector = Collector(envs, seed)
         with torch.inference_mode():
@@ -61,7 +66,7 @@ def deterministic(algorithm: Any) -> ActFn:
 
 def record_video(
     act: ActFn,
-    env_id: str,
+    env: EnvLike,
     out_dir: str | Path,
     episodes: int = 1,
     seed: int = 1_000_003,
@@ -77,7 +82,7 @@ def record_video(
     import gymnasium as gym
     import numpy as np
 
-    from pgrl.errors import PgrlError
+    from pgrl.spaces import space_info, to_env_actions
 
     missing = [m for m in ("moviepy", "pygame") if importlib.util.find_spec(m) is None]
     if missing:
@@ -94,7 +99,9 @@ def record_video(
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     for old in out.glob(f"{name_prefix}*.mp4"):
         old.unlink()
-    env = gym.make(env_id, render_mode="rgb_array")
+    source = resolve_env(env)
+    env = source.make(render_mode="rgb_array")
+    info = space_info(env.observation_space, env.action_space)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overwriting existing videos": we cleared ours above
         env = gym.wrappers.RecordVideo(
@@ -109,14 +116,13 @@ def record_video(
             try:
                 obs, _ = env.reset(seed=seed + episode)
             except gym.error.DependencyNotInstalled as exc:
-                raise PgrlError(f"cannot render {env_id}: {exc}") from None
+                raise PgrlError(f"cannot render {source.name}: {exc}") from None
             done = False
             while not done:
+                flat = gym.spaces.flatten(info.observation_space, obs)  # type: ignore[arg-type]
                 with torch.inference_mode():
-                    action = act(torch.as_tensor(np.asarray(obs, np.float32)).unsqueeze(0))[0]
-                env_action = action.numpy()
-                if isinstance(env.action_space, gym.spaces.Box):
-                    env_action = np.clip(env_action, env.action_space.low, env.action_space.high)
+                    action = act(torch.as_tensor(np.asarray(flat, np.float32)).unsqueeze(0))
+                env_action = to_env_actions(info, action.cpu().numpy())[0]
                 obs, _, terminated, truncated, _ = env.step(env_action)
                 done = bool(terminated or truncated)
     finally:
