@@ -3,6 +3,8 @@
 A callback is any object with some of these methods; the loop calls each one it has:
 
 * ``on_start(agent)``: before the first iteration (also of ``agent.learn`` and resume);
+* ``on_update(agent, data)``: with each batch (a ``Rollout`` or a replay ``Batch``) just
+  before the algorithm updates on it, parameters as they were when it was collected;
 * ``on_step(agent, env_steps) -> bool | None``: after every iteration (collect and update);
   returning ``False`` stops training there, as the end of the budget does (final
   checkpoint, evaluation and model);
@@ -23,11 +25,12 @@ from typing import Any, Protocol
 
 from pgrl.errors import ConfigError
 
-_HOOKS = ("on_start", "on_step", "on_log", "on_end")
+_HOOKS = ("on_start", "on_update", "on_step", "on_log", "on_end")
 
 
 class Callback(Protocol):
-    """Anything with one or more of ``on_start``, ``on_step``, ``on_log``, ``on_end``."""
+    """Anything with one or more of ``on_start``, ``on_update``, ``on_step``, ``on_log``,
+    ``on_end``."""
 
 
 def check_callbacks(callbacks: Sequence[Any]) -> None:
@@ -53,6 +56,10 @@ class Callbacks:
     def start(self, agent: Any) -> None:
         for fn in self._each("on_start"):
             fn(agent)
+
+    def update(self, agent: Any, data: Any) -> None:
+        for fn in self._each("on_update"):
+            fn(agent, data)
 
     def step(self, agent: Any, env_steps: int) -> bool:
         """True to go on; False when a callback asks to stop."""

@@ -97,6 +97,7 @@ def run_loop(
                     anneal_learning_rates(algorithm, 1.0 - collector.env_steps / run.steps)
                 # policy gradient, critic gradient, update
                 for data in batches:
+                    hooks.update(agent, data)  # the batch, before the update uses it
                     state.add_update(algorithm.update(data))
 
                 # log, evaluate, checkpoint
