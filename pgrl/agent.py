@@ -24,6 +24,7 @@ from pgrl.config import build_config
 from pgrl.envs import EnvLike, EnvSource, env_from_record, resolve_env
 from pgrl.errors import CheckpointError, ConfigError, PgrlError
 from pgrl.evaluation import EvalResult, deterministic, evaluate
+from pgrl.rundir import write_text_atomically
 from pgrl.spaces import (
     SpaceInfo,
     flatten_obs,
@@ -260,7 +261,7 @@ def save_model(agent: Agent, file: Path) -> Path:
 def save_agent(agent: Agent, run_dir: Path) -> Path:
     """Write the trained networks (``model.safetensors``) and the summary (``summary.json``)."""
     path = save_model(agent, run_dir / MODEL_FILE)
-    (run_dir / "summary.json").write_text(json.dumps(agent.summary(), indent=2))
+    write_text_atomically(run_dir / "summary.json", json.dumps(agent.summary(), indent=2))
     return path
 
 

@@ -29,9 +29,11 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
@@ -111,10 +113,15 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read and verify a checkpoint written by :func:`save_checkpoint`, executing no code.
 
-    The checks run in this order, and the first that fails raises: the file exists and is
-    readable; it is not empty; it starts with a plausible safetensors header of valid JSON; the
-    header carries the pgrl format marker and version ``"1"``; safetensors can read every
-    tensor (this catches truncation); the SHA-256 over meta and tensors matches.
+    The checks run in this order, and the first that fails raises: the file exists, is a
+    regular file (not a FIFO, a device or a directory, also behind a symlink) and is readable;
+    it is not empty and not larger than this machine's memory; it starts with a plausible
+    safetensors header of valid JSON whose declared length fits the file; the header carries
+    the pgrl format marker and version ``"1"``; every tensor's dtype, shape and byte range
+    agree with each other and lie inside the file (so no tensor can ask for more memory than
+    the file holds); only then is the rest of the file read; safetensors can read every tensor;
+    the SHA-256 over meta and tensors matches; the meta of a run's checkpoint or model (``kind``
+    ``"checkpoint"`` or ``"model"``) passes :func:`check_run_meta`.
 
     Temporary files left by an interrupted save are separate files and are never read.
 
@@ -128,34 +135,14 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         CheckpointError: If any check fails; the message names the file and the problem.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except OSError as error:
-        raise CheckpointError(f"could not read checkpoint {path}: {_reason(error)}") from error
-    if not data:
-        raise CheckpointError(
-            f"checkpoint {path} is empty (0 bytes); it was not written completely"
-        )
-    metadata = _read_header_metadata(path, data)
-    if metadata.get(FORMAT_KEY) != FORMAT:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not a pgrl checkpoint "
-            f"(its header has no {FORMAT_KEY!r}: {FORMAT!r} marker)"
-        )
-    version = metadata.get(VERSION_KEY)
-    if version != VERSION:
-        raise CheckpointError(
-            f"{path} has pgrl checkpoint format version {version!r}; "
-            f"this version of pgrl reads only version {VERSION!r}"
-        )
+    data = _read_checked(path)
     try:
         tensors = safetensors.torch.load(data)
     except Exception as error:  # safetensors reports damage as SafetensorError, a bare Exception
         raise CheckpointError(
             f"{path} is truncated or damaged: safetensors cannot read its tensors ({error})"
         ) from error
+    metadata = _read_header_metadata(path, data)
     meta_json = metadata.get(META_KEY)
     expected = metadata.get(CHECKSUM_KEY)
     if not isinstance(meta_json, str) or not isinstance(expected, str):
@@ -169,50 +156,393 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         )
     try:
         meta = json.loads(meta_json)
-    except ValueError as error:  # only reachable if a writer other than save_checkpoint made it
+    except (ValueError, RecursionError) as error:  # only from a writer other than pgrl
         raise CheckpointError(f"{path} is damaged: its meta is not valid JSON ({error})") from error
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} is damaged: its meta is not a JSON object")
+    if meta.get("kind") in RUN_KINDS:
+        check_run_meta(path, meta)
     return tensors, meta
+
+
+def _read_checked(path: Path) -> bytes:
+    """The bytes of checkpoint ``path``, read only after its header has been checked.
+
+    Refuses, before reading or allocating anything sizeable: a missing file, anything but a
+    regular file (a FIFO would block forever, ``/dev/zero`` never ends), a file larger than
+    physical memory, a header whose declared length does not fit the file, a file of another
+    format, and tensors whose byte ranges do not fit the file.
+    """
+    try:
+        info = os.stat(path)  # follows a symlink: what matters is what it points to
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except OSError as error:
+        raise CheckpointError(f"could not read checkpoint {path}: {_reason(error)}") from error
+    _check_regular(path, info.st_mode)
+    try:
+        # O_NONBLOCK: should a FIFO replace the file between stat and open, open returns at
+        # once instead of waiting for a writer; fstat below then refuses it.
+        descriptor = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        )
+    except OSError as error:
+        raise CheckpointError(f"could not read checkpoint {path}: {_reason(error)}") from error
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        _check_regular(path, info.st_mode)
+        size = info.st_size
+        if size == 0:
+            raise CheckpointError(
+                f"checkpoint {path} is empty (0 bytes); it was not written completely"
+            )
+        try:
+            head = file.read(8)
+            if len(head) < 8:
+                raise CheckpointError(
+                    f"{path} is not a pgrl checkpoint (not a safetensors file: it has only "
+                    f"{len(head)} bytes, fewer than the 8-byte header length)"
+                )
+            header_size = int.from_bytes(head, "little")
+            if header_size < 2 or header_size > _MAX_HEADER_BYTES:
+                hint = _foreign_format_hint(head)
+                raise CheckpointError(
+                    f"{path} is not a pgrl checkpoint (not a safetensors file: its first 8 bytes "
+                    f"declare an implausible {header_size}-byte header{hint})"
+                )
+            if 8 + header_size > size:
+                raise CheckpointError(
+                    f"{path} is truncated or not a pgrl checkpoint (not a safetensors file: the "
+                    f"header declares {header_size} bytes but only {size - 8} follow)"
+                )
+            header_bytes = file.read(header_size)
+            if len(header_bytes) != header_size:
+                raise CheckpointError(f"{path} changed while it was read; try again")
+            header = _parse_header(path, header_bytes)
+            _check_marker(path, header)
+            _check_tensor_ranges(path, header, size - 8 - header_size)
+            memory = _physical_memory()
+            if memory is not None and size > memory:
+                raise CheckpointError(
+                    f"checkpoint {path} is {_gib(size)}, more than this machine's memory "
+                    f"({_gib(memory)}); it cannot be loaded here"
+                )
+            rest = file.read(size - 8 - header_size + 1)
+        except OSError as error:
+            raise CheckpointError(f"could not read checkpoint {path}: {_reason(error)}") from error
+    if len(rest) != size - 8 - header_size:
+        raise CheckpointError(f"{path} changed while it was read; try again")
+    return head + header_bytes + rest
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        what = "a directory"
+    elif stat.S_ISFIFO(mode):
+        what = "a FIFO (named pipe)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        what = "a device"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    else:
+        what = "not a regular file"
+    raise CheckpointError(f"{path} is {what}, not a checkpoint file; pgrl reads regular files only")
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page_size if pages > 0 and page_size > 0 else None
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+def _parse_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError, JSONDecodeError
+        raise CheckpointError(
+            f"{path} is not a pgrl checkpoint (not a safetensors file: its header is not valid "
+            f"JSON: {error})"
+        ) from None
+    if not isinstance(header, dict):
+        raise CheckpointError(
+            f"{path} is not a pgrl checkpoint (not a safetensors file: its header is not a JSON "
+            "object)"
+        )
+    return header
+
+
+def _check_marker(path: Path, header: Mapping[str, Any]) -> None:
+    metadata = header.get("__metadata__")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    if metadata.get(FORMAT_KEY) != FORMAT:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a pgrl checkpoint "
+            f"(its header has no {FORMAT_KEY!r}: {FORMAT!r} marker)"
+        )
+    version = metadata.get(VERSION_KEY)
+    if version != VERSION:
+        raise CheckpointError(
+            f"{path} has pgrl checkpoint format version {version!r}; "
+            f"this version of pgrl reads only version {VERSION!r}"
+        )
+
+
+# Bytes per element of each safetensors dtype that torch can hold.
+_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
+
+
+def _check_tensor_ranges(path: Path, header: Mapping[str, Any], data_size: int) -> None:
+    """Every tensor's byte range must lie in the file and match its dtype and shape.
+
+    Checked with Python integers before anything is allocated, so a header that claims a
+    tensor of 10**12 bytes (or a shape such as [2**20, 2**20]) in a small file is refused here.
+    """
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path} is truncated or damaged: tensor {name!r}"
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{where} has no description in the header")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _DTYPE_BYTES:
+            raise CheckpointError(f"{where} has unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
+            raise CheckpointError(f"{where} has an invalid shape {shape!r}")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_count(n) for n in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise CheckpointError(f"{where} has invalid data offsets {offsets!r}")
+        expected = math.prod(shape) * _DTYPE_BYTES[dtype]
+        if offsets[1] > data_size:
+            raise CheckpointError(
+                f"{where} needs bytes up to {offsets[1]:,} but the file holds only "
+                f"{data_size:,} bytes of tensor data"
+            )
+        if offsets[1] - offsets[0] != expected:
+            raise CheckpointError(
+                f"{where} of shape {shape} and dtype {dtype} needs {expected:,} bytes, "
+                f"but {offsets[1] - offsets[0]:,} are stored"
+            )
+        end = max(end, offsets[1])
+    if end != data_size:
+        # safetensors' own rule: the tensors cover the data exactly. Checked here, before the
+        # data is read, so a crafted header followed by gigabytes (a sparse file) costs nothing.
+        raise CheckpointError(
+            f"{path} is damaged or not a file pgrl wrote: its tensors cover {end:,} bytes but "
+            f"{data_size:,} bytes of tensor data follow the header"
+        )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _read_header_metadata(path: Path, data: bytes) -> dict[str, Any]:
     """Parse the safetensors header by hand and return its ``__metadata__`` mapping.
 
     safetensors' layout: an 8-byte little-endian header length n, n bytes of JSON, then the
-    tensor data. Parsing it here, before safetensors does, lets a foreign file (pickle, zip,
-    random bytes) fail with a message about what the file is rather than a parser error.
+    tensor data. :func:`_read_checked` has already checked the length and the JSON.
     """
-    if len(data) < 8:
-        raise CheckpointError(
-            f"{path} is not a pgrl checkpoint (not a safetensors file: it has only {len(data)} "
-            "bytes, fewer than the 8-byte header length)"
-        )
     header_size = int.from_bytes(data[:8], "little")
-    if header_size < 2 or header_size > _MAX_HEADER_BYTES:
-        raise CheckpointError(
-            f"{path} is not a pgrl checkpoint (not a safetensors file: its first 8 bytes declare "
-            f"an implausible {header_size}-byte header{_foreign_format_hint(data)})"
-        )
-    if 8 + header_size > len(data):
-        raise CheckpointError(
-            f"{path} is truncated or not a pgrl checkpoint (not a safetensors file: the header "
-            f"declares {header_size} bytes but only {len(data) - 8} follow)"
-        )
-    try:
-        header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
-        raise CheckpointError(
-            f"{path} is not a pgrl checkpoint (not a safetensors file: its header is not valid "
-            f"JSON: {error})"
-        ) from error
-    if not isinstance(header, dict):
-        raise CheckpointError(
-            f"{path} is not a pgrl checkpoint (not a safetensors file: its header is not a JSON "
-            "object)"
-        )
+    header = _parse_header(path, data[8 : 8 + header_size])
     metadata = header.get("__metadata__")
     return metadata if isinstance(metadata, dict) else {}
+
+
+RUN_KINDS = ("checkpoint", "model")
+"""The ``kind`` of meta that pgrl's own runs write: a training checkpoint and a trained model."""
+
+_MAX_SEED = 2**63 - 1
+
+
+def check_run_meta(path: str | Path, meta: Mapping[str, Any]) -> None:
+    """Check what pgrl reads from the meta of a run's checkpoint or model, before it reads it.
+
+    The checksum has no key, so anyone can edit the meta and recompute it: the meta is
+    untrusted input. Checked: ``algo`` is a known algorithm; ``env`` a non-empty string;
+    ``seed`` an integer in [0, 2**63 - 1]; ``env_steps`` (and ``vector_steps``) integers >= 0;
+    ``config`` a mapping that builds the algorithm's config (every bound of
+    :func:`pgrl.config.check_field_value` applies, so no network size asks for terabytes);
+    ``obs_space`` and ``act_space`` strings; the optional records (``env_source``,
+    ``custom_networks``, ``observation_space``...) of the right type; and, for a training
+    checkpoint, ``run`` a mapping of exactly the :class:`pgrl.run_state.RunSpec` fields with
+    legal values, the loop counters, optimizer groups, RNG states, timings and history.
+
+    Raises:
+        CheckpointError: one line naming the file and the first field that is wrong.
+    """
+    kind = meta.get("kind")
+    prefix = f"{path} has invalid metadata:"
+
+    def bad(text: str) -> CheckpointError:
+        return CheckpointError(f"{prefix} {text}")
+
+    required = ["algo", "env", "config", "obs_space", "act_space"]
+    if kind == "checkpoint":
+        required += [
+            "seed",
+            "run",
+            "env_steps",
+            "vector_steps",
+            "train_seconds",
+            "eval_seconds",
+            "optimizers",
+            "rng",
+            "loop",
+            "history",
+        ]
+    missing = [name for name in required if name not in meta]
+    if missing:
+        raise bad(f"it lacks {', '.join(missing)} (a {kind} file always has them)")
+
+    from pgrl.algos import ALGORITHMS, get_spec  # here: the algorithms import this module
+    from pgrl.config import build_config
+    from pgrl.errors import ConfigError
+
+    algo = meta["algo"]
+    if not isinstance(algo, str) or algo.lower() not in ALGORITHMS:
+        raise bad(f"algo is {_short(algo)}, not one of {', '.join(sorted(ALGORITHMS))}")
+    if not isinstance(meta["env"], str) or not meta["env"].strip():
+        raise bad(f"env is {_short(meta['env'])}, not an environment name")
+    if "seed" in meta and not (_is_count(meta["seed"]) and meta["seed"] <= _MAX_SEED):
+        raise bad(f"seed is {_short(meta['seed'])}, not an integer in [0, 2**63 - 1]")
+    for name in ("env_steps", "vector_steps"):
+        if name in meta and not _is_count(meta[name]):
+            raise bad(f"{name} is {_short(meta[name])}, not an integer >= 0")
+    for name in ("obs_space", "act_space", "env_why_not", "device"):
+        if name in meta and not isinstance(meta[name], str):
+            raise bad(f"{name} is {_short(meta[name])}, not a string")
+    for name in ("observation_space", "action_space"):
+        if name in meta and not isinstance(meta[name], dict):
+            raise bad(f"{name} is {_short(meta[name])}, not a mapping")
+    if "env_source" in meta and not (
+        meta["env_source"] is None or isinstance(meta["env_source"], dict)
+    ):
+        raise bad(f"env_source is {_short(meta['env_source'])}, not a mapping")
+    networks = meta.get("custom_networks", [])
+    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+        raise bad(f"custom_networks is {_short(networks)}, not a list of names")
+    config = meta["config"]
+    if not isinstance(config, dict):
+        raise bad(f"config is {_short(config)}, not a mapping")
+    spec = get_spec(algo)
+    try:
+        build_config(spec.config, config)
+    except ConfigError as error:
+        raise bad(f"config: {error}") from None
+    if kind == "checkpoint":
+        _check_checkpoint_meta(meta, bad)
+
+
+def _check_checkpoint_meta(meta: Mapping[str, Any], bad: Any) -> None:
+    """The parts of a training checkpoint's meta that only :func:`pgrl.train.resume` reads."""
+    import dataclasses
+
+    from pgrl.errors import ConfigError
+    from pgrl.run_state import RunSpec
+
+    run = meta["run"]
+    if not isinstance(run, dict):
+        raise bad(f"run is {_short(run)}, not a mapping")
+    fields = {f.name: f for f in dataclasses.fields(RunSpec)}
+    unknown = sorted(set(run) - set(fields))
+    if unknown:
+        raise bad(
+            f"run has unknown field(s) {', '.join(map(str, unknown))}; known: {', '.join(fields)}"
+        )
+    absent = [
+        name
+        for name, f in fields.items()
+        if name not in run
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if absent:
+        raise bad(f"run lacks {', '.join(absent)}")
+    for name, value in run.items():
+        if name == "vectorization":
+            if not isinstance(value, str):
+                raise bad(f"run.vectorization is {_short(value)}, not a string")
+        elif not _is_count(value):
+            raise bad(f"run.{name} is {_short(value)}, not an integer >= 0")
+    try:
+        RunSpec(**run)
+    except ConfigError as error:
+        raise bad(f"run: {error}") from None
+    for name in ("train_seconds", "eval_seconds"):
+        value = meta[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise bad(f"{name} is {_short(value)}, not a number of seconds >= 0")
+    optimizers = meta["optimizers"]
+    if not isinstance(optimizers, dict) or not all(
+        isinstance(groups, list) and all(isinstance(g, dict) for g in groups)
+        for groups in optimizers.values()
+    ):
+        raise bad(f"optimizers is {_short(optimizers)}, not a mapping of parameter groups")
+    if not isinstance(meta["rng"], dict):
+        raise bad(f"rng is {_short(meta['rng'])}, not a mapping")
+    if not isinstance(meta["history"], list) or not all(
+        isinstance(row, dict) for row in meta["history"]
+    ):
+        raise bad("history is not a list of metric rows")
+    loop = meta["loop"]
+    if not isinstance(loop, dict):
+        raise bad(f"loop is {_short(loop)}, not a mapping")
+    for name, optional in (
+        ("next_log", False),
+        ("next_eval", True),
+        ("next_checkpoint", True),
+        ("boundary", False),
+        ("count", False),
+    ):
+        value = loop.get(name)
+        if not (_is_count(value) or (optional and value is None and name in loop)):
+            raise bad(f"loop.{name} is {_short(value)}, not an integer >= 0")
+    returns = loop.get("recent_returns")
+    if not isinstance(returns, list) or not all(
+        isinstance(r, (int, float)) and not isinstance(r, bool) for r in returns
+    ):
+        raise bad(f"loop.recent_returns is {_short(returns)}, not a list of numbers")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to one short line (a crafted value may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _foreign_format_hint(data: bytes) -> str:

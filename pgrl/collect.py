@@ -29,7 +29,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from pgrl.envs import autoreset_mode, space_info
-from pgrl.errors import NonFiniteError
+from pgrl.errors import EnvError, NonFiniteError, PgrlError
 from pgrl.spaces import SpaceInfo, flatten_obs, from_env_actions, to_env_actions
 from pgrl.types import Rollout
 
@@ -72,11 +72,13 @@ class Collector:
             space used for random warm-up actions.
     """
 
-    def __init__(self, envs: VectorEnv, seed: int) -> None:
+    def __init__(self, envs: VectorEnv, seed: int, name: str | None = None) -> None:
         self.envs = envs
+        self.name = name or _env_name(envs)
         self.mode = autoreset_mode(envs)
         self.spaces = space_info(envs)
         self.num_envs = envs.num_envs
+        self._obs_shape = (self.num_envs, self.spaces.obs_dim)
         self.seed = seed
         self.stats = EpisodeStats()
         self.env_steps = 0  # real transitions collected, placeholders excluded
@@ -88,7 +90,12 @@ class Collector:
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every sub-environment; episodes in progress are dropped from the stats."""
-        obs, _ = self.envs.reset(seed=seed)
+        try:
+            obs, _ = self.envs.reset(seed=seed)
+        except PgrlError:
+            raise
+        except Exception as exc:
+            raise self._fault("reset", exc) from exc
         self.obs = self._flat(obs)
         self._check_finite(self.obs, "observation")
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)
@@ -124,10 +131,32 @@ class Collector:
         return to_env_actions(self.spaces, array)
 
     def _flat(self, obs: object) -> np.ndarray:
-        """A batch of raw observations as flat float32 vectors ``(N, O)``."""
-        if self.spaces.flat_obs:
-            return np.asarray(obs, dtype=np.float32)
-        return flatten_obs(self.spaces, obs)
+        """A batch of raw observations as flat float32 vectors ``(N, O)``, or one line saying
+        that the environment returned something its observation space does not describe."""
+        problem = ""
+        try:
+            if self.spaces.flat_obs:
+                flat = np.asarray(obs, dtype=np.float32)
+            else:
+                flat = flatten_obs(self.spaces, obs)
+            if flat.shape == self._obs_shape:
+                return flat
+            problem = f"shape {flat.shape}, expected {self._obs_shape}"
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        raise EnvError(
+            f"environment {self.name} returned an observation that does not fit its "
+            f"observation space {self.spaces.obs_space} at vector step {self._vector_steps} "
+            f"({problem}). Check the environment's reset/step or its wrappers."
+        )
+
+    def _fault(self, call: str, exc: Exception) -> EnvError:
+        """One line for an exception the environment raised."""
+        text = str(exc).split("\n")[0]
+        return EnvError(
+            f"environment {self.name} raised {type(exc).__name__} in {call}() at vector step "
+            f"{self._vector_steps} (env steps so far {self.env_steps}): {text}"
+        )
 
     def step(self, actions: Tensor, active: np.ndarray | None = None) -> Step:
         """Send ``actions`` (N, ...) and return the resulting transitions.
@@ -137,9 +166,14 @@ class Collector:
         """
         obs = self.obs
         step_actions = actions.detach().cpu().numpy()
-        next_obs, rewards, terminated, truncated, info = self.envs.step(
-            self.env_actions(step_actions)
-        )
+        try:
+            next_obs, rewards, terminated, truncated, info = self.envs.step(
+                self.env_actions(step_actions)
+            )
+        except PgrlError:
+            raise
+        except Exception as exc:
+            raise self._fault("step", exc) from exc
         self._vector_steps += 1
         next_obs = self._flat(next_obs)
         rewards = np.asarray(rewards, dtype=np.float32)
@@ -249,6 +283,11 @@ class Collector:
         for t, row in enumerate(rows):
             buffers.put(t, row)
         return buffers.to_rollout()
+
+
+def _env_name(envs: VectorEnv) -> str:
+    spec = envs.spec
+    return spec.id if spec is not None else type(envs.unwrapped).__name__
 
 
 class _RolloutArrays:

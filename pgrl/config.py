@@ -17,6 +17,9 @@ import importlib.resources
 import inspect
 import math
 import numbers
+import os
+import reprlib
+import stat
 import types
 import typing
 from collections.abc import Mapping
@@ -46,9 +49,9 @@ def check_range(
     A bool is refused too (``True`` is the int 1 to Python, never a meant number).
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+        raise ConfigError(f"{name} must be a number, got {_short(value)}")
     if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"{name} must be a finite number, got {_short(value)}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
@@ -56,12 +59,12 @@ def check_range(
         right = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        raise ConfigError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+        raise ConfigError(f"{name} must be in {left}{lo}, {hi}{right}, got {_short(value)}")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {_short(value)}")
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -142,34 +145,62 @@ def coerce(cls: type, name: str, value: Any) -> Any:
 
 # Upper bounds for values that cannot be built on any machine pgrl targets. Without them a
 # typo such as num_envs=1e10 or hidden_sizes=100000,100000 ends in a MemoryError traceback or
-# an allocation of many gigabytes after the environments are made.
+# an allocation of many gigabytes after the environments are made. Each bound is far above
+# what a real run of these algorithms uses (the largest presets use buffer_size 1e6,
+# rollout_steps 2048, update_epochs 10).
 MAX_NUM_ENVS = 4_096
 """Most environment copies: beyond it the copies alone exhaust memory or file handles."""
 MAX_HIDDEN_WIDTH = 65_536
 """Widest hidden layer: one 65,536 × 65,536 float32 layer already takes 16 GiB."""
+MAX_HIDDEN_WEIGHTS = 2**28
+"""Most weights between the hidden layers of one network (1 GiB of float32): sum of the
+products of adjacent ``hidden_sizes``; [16384, 16384] is the largest square pair."""
+MAX_INT_FIELD = 2**31 - 1
+"""Largest value of an int field that has no bound of its own in :data:`INT_UPPER_BOUNDS`."""
 INT_UPPER_BOUNDS: dict[str, tuple[int, str]] = {
     "num_envs": (MAX_NUM_ENVS, "the most environment copies pgrl runs at once"),
+    "buffer_size": (
+        100_000_000,
+        "the replay buffer is allocated up front; 10^8 transitions fill tens of GiB",
+    ),
+    "minibatch_size": (10_000_000, "10^7 transitions per gradient step"),
+    "rollout_steps": (1_000_000, "the rollout of every environment is held in memory"),
+    "n_step": (1_000_000, "an n-step return longer than any rollout"),
+    "learning_starts": (1_000_000_000, "10^9 environment steps before the first update"),
+    "updates_per_step": (10_000, "gradient steps per environment step"),
+    "update_epochs": (10_000, "passes over one rollout"),
+    "value_epochs": (10_000, "passes of the value baseline over one batch"),
+    "episodes_per_env": (100_000, "episodes of every environment held in memory"),
+    "policy_delay": (1_000_000, "critic updates per policy update"),
 }
-"""Largest legal value of an int field and why, by name, checked for every algorithm's config."""
+"""Largest legal value of an int field and why, by name, checked for every algorithm's config;
+any other int field is bounded by :data:`MAX_INT_FIELD`."""
 SIZES_BOUNDS: dict[str, tuple[int, int, str]] = {
     "hidden_sizes": (1, MAX_HIDDEN_WIDTH, "a layer 65,536 wide already takes 16 GiB"),
 }
 """Legal range of each element of a tuple-of-int field and why, by name (default: >= 1)."""
+NETWORK_SIZE_FIELDS = ("hidden_sizes",)
+"""Tuple-of-int fields that are layer widths: they need at least one layer, and the weights
+between adjacent layers are bounded by :data:`MAX_HIDDEN_WEIGHTS`."""
+
+MAX_CONFIG_BYTES = 1_000_000
+"""Largest YAML config file read: a config of hyperparameters takes a few hundred bytes, and
+parsing tens of megabytes of YAML takes minutes."""
 
 
 def _as_int(name: str, value: Any) -> int:
     """``value`` as an int: whole floats (4.0, 1e5) pass; bools and fractions are refused."""
     if isinstance(value, bool):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
+        raise ConfigError(f"{name} must be an integer, got {_short(value)}")
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         if not math.isfinite(value):
-            raise ConfigError(f"{name} must be a finite integer, got {value!r}")
+            raise ConfigError(f"{name} must be a finite integer, got {_short(value)}")
         if float(value).is_integer():
             return int(float(value))
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    raise ConfigError(f"{name} must be an integer, got {value!r}")
+        raise ConfigError(f"{name} must be a whole number, got {_short(value)}")
+    raise ConfigError(f"{name} must be an integer, got {_short(value)}")
 
 
 def check_field_value(cls: type, name: str, value: Any) -> Any:
@@ -194,13 +225,13 @@ def check_field_value(cls: type, name: str, value: Any) -> Any:
         args = typing.get_args(kind)
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(f"{name} must be true or false, got {_short(value)}")
         return value
     if kind is int:
         number = _as_int(name, value)
-        bound = INT_UPPER_BOUNDS.get(name)
-        if bound is not None and number > bound[0]:
-            raise ConfigError(f"{name} must be at most {bound[0]:,} ({bound[1]}), got {number:,}")
+        high, why = INT_UPPER_BOUNDS.get(name, (MAX_INT_FIELD, "far more than any run uses"))
+        if number > high:
+            raise ConfigError(f"{name} must be at most {high:,} ({why}), got {_big(number)}")
         return number
     if kind is float:
         check_range(name, value)  # a finite real number, not a bool
@@ -208,19 +239,54 @@ def check_field_value(cls: type, name: str, value: Any) -> Any:
     if typing.get_origin(kind) is tuple and args[:1] == (int,):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(
-                f"{name} must be a list of integers such as 64,64 (YAML: [64, 64]), got {value!r}"
+                f"{name} must be a list of integers such as 64,64 (YAML: [64, 64]), "
+                f"got {_short(value)}"
             )
+        if len(value) > 1_000:
+            raise ConfigError(f"{name} has {len(value):,} entries; at most 1,000 are allowed")
         sizes = tuple(_as_int(name, v) for v in value)
-        low, high, why = SIZES_BOUNDS.get(name, (1, None, ""))
+        low, high, why = SIZES_BOUNDS.get(name, (1, MAX_INT_FIELD, ""))
         for size in sizes:
-            if size < low or (high is not None and size > high):
-                legal = f"[{low:,}, {high:,}]" if high is not None else f">= {low:,}"
+            if size < low or size > high:
                 why_text = f" ({why})" if why else ""
                 raise ConfigError(
-                    f"{name}: every size must be in {legal}{why_text}, got {size:,} in {value!r}"
+                    f"{name}: every size must be in [{low:,}, {high:,}]{why_text}, "
+                    f"got {_big(size)} in {_short(value)}"
+                )
+        if name in NETWORK_SIZE_FIELDS:
+            if not sizes:
+                raise ConfigError(f"{name} needs at least one hidden layer, such as 64,64")
+            weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+            if weights > MAX_HIDDEN_WEIGHTS:
+                raise ConfigError(
+                    f"{name}={','.join(map(str, sizes))} needs {weights:,} weights between its "
+                    f"hidden layers, more than the {MAX_HIDDEN_WEIGHTS:,} (1 GiB of float32) "
+                    "pgrl allows per network"
                 )
         return sizes
     return value
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to one short line, without building the whole repr first.
+
+    A YAML file of a few bytes can hold exponentially nested aliases ("billion laughs"):
+    ``repr`` of that would never end, :mod:`reprlib` stops at a few levels and items.
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= 120 else f"{text[:117]}..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 2, 60, 60, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def _big(number: int) -> str:
+    """``number`` with thousands separators, or its magnitude when it has over 30 digits."""
+    if abs(number) < 10**30:
+        return f"{number:,}"
+    return f"about 10^{int(abs(number).bit_length() * math.log10(2))}"
 
 
 # Fields renamed so that one name means one thing (STYLE.md, "One vocabulary"): old → new.
@@ -294,21 +360,53 @@ def parse_set_options(items: list[str]) -> dict[str, str]:
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
-    """Read a flat mapping of hyperparameters from YAML with ``yaml.safe_load`` (no code)."""
+    """Read a flat mapping of hyperparameters from YAML with ``yaml.safe_load`` (no code).
+
+    Refused with one line: a missing file, a directory or anything but a regular file (a FIFO
+    would block), a file over :data:`MAX_CONFIG_BYTES`, a file that is not UTF-8 text, invalid
+    YAML, YAML nested too deeply to parse, and a document that is not a mapping.
+    """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory, not a YAML file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"config file {path} is a directory, not a YAML file")
+        raise ConfigError(f"config file {path} is not a regular file (a pipe or a device?)")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is larger than {MAX_CONFIG_BYTES:,} bytes; a config of "
+            "hyperparameters is a short mapping of name: value"
+        )
+    try:
+        if b"\x00" in raw:  # valid UTF-8, but no text file holds NUL bytes
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), len(raw), "NUL byte")
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)") from None
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())  # one line: PyYAML's message spans several
+        if len(detail) > 300:
+            detail = detail[:297] + "..."
         raise ConfigError(f"config file {path} is not valid YAML: {detail}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is nested too deeply to be a config") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"config file {path} holds a value YAML cannot read: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -22,6 +22,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import gymnasium as gym
@@ -147,7 +148,13 @@ class EnvSource:
             )
         if self._spec is None and self._factory is None and self.vector is not None:
             vector_class: Any = type(self.vector)  # e.g. CartPoleVectorEnv built by hand
-            return _call(self.name, lambda: vector_class(num_envs=num_envs))
+            try:
+                return vector_class(num_envs=num_envs)
+            except Exception:
+                raise EnvError(
+                    f"cannot build new copies of this {self.name} (evaluation needs them): "
+                    "give its id, class or factory instead, or evaluate with env=..."
+                ) from None
         fns = [self.make for _ in range(num_envs)]
         if mode == "async":
             return gym.vector.AsyncVectorEnv(fns, autoreset_mode=_AUTORESET[autoreset])
@@ -200,7 +207,7 @@ def resolve_env(
         path = _import_path(env)
         name = getattr(env, "__name__", type(env).__name__)
         if name == "<lambda>":
-            name = "a lambda"
+            name = "a lambda" + _where(env)
         record = None
         why = ""
         if path is None:
@@ -439,10 +446,21 @@ def _call(name: str, build: Callable[[], Any]) -> Any:
         hint = f"; install it with pip install '{extra}'" if extra else ""
         raise EnvError(f"{name} needs an optional dependency: {text}{hint}") from None
     except ImportError as exc:
-        raise EnvError(f"{name} needs a module that is not installed: {exc}") from None
+        text = str(exc).split("\n")[0]
+        extra = next((e for key, e in _EXTRAS.items() if key in text.lower()), None)
+        hint = f"; install it with pip install '{extra}'" if extra else ""
+        raise EnvError(f"{name} needs a module that is not installed: {text}{hint}") from None
     except Exception as exc:
         text = str(exc).split("\n")[0]
         raise EnvError(f"building {name} failed: {type(exc).__name__}: {text}") from None
+
+
+def _where(fn: Any) -> str:
+    """`` (file.py:line)`` where a function is defined, or nothing."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    return f" ({Path(code.co_filename).name}:{code.co_firstlineno})"
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:

@@ -12,21 +12,26 @@ The training loop hands :class:`RunLogger` one ``dict[str, float]`` per update. 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import errno
+import io
 import math
 import os
+import stat
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 from tqdm import tqdm
 
 from pgrl.errors import PgrlError
+from pgrl.rundir import write_text_atomically
 
 METRICS_FILE = "metrics.csv"
 """Name of the metrics file inside a run directory."""
@@ -55,21 +60,89 @@ def _clock() -> float:
 def _keep_rows_up_to(path: Path, env_steps: int) -> list[str]:
     """Drop the rows logged after ``env_steps`` (by a process that was then interrupted).
 
-    Returns the metric columns of the header (after env_steps and time_s).
+    The kept rows replace the file atomically (:func:`_rewrite_csv`). A last row without its
+    line end, or a row whose step is not a number (cut short by a crash), is dropped too. Returns the metric columns of the
+    header (after env_steps and time_s).
     """
-    with open(path, newline="", encoding="utf-8") as src:
-        rows = list(csv.reader(src))
+    try:
+        with _open_csv(path, "r") as src:
+            text = src.read()
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except OSError as exc:
+        raise PgrlError(f"could not read {path}: {_reason(exc)}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise PgrlError(f"metrics file {path} is not a readable CSV: {exc}") from None
     if not rows:
         return []
+    if not text.endswith(("\n", "\r")) and len(rows) > 1:
+        rows.pop()  # a last row without its line end was cut short by a crash mid-write
     header, body = rows[0], rows[1:]
-    kept = [row for row in body if row and float(row[0]) <= env_steps]
-    tmp_path = path.with_name(path.name + ".tmp")
-    with open(tmp_path, "w", newline="", encoding="utf-8") as dst:
-        writer = csv.writer(dst)
-        writer.writerow(header)
-        writer.writerows(kept)
-    os.replace(tmp_path, path)
+    kept = [row for row in body if row and _step_of(row) <= env_steps]
+    _rewrite_csv(path, header, kept)
     return header[len(_FIXED_COLUMNS) :]
+
+
+def _step_of(row: list[str]) -> float:
+    """The env_steps cell of a row as a number; +inf (so the row is dropped) when unreadable."""
+    try:
+        step = float(row[0])
+    except ValueError:
+        return math.inf
+    return step if math.isfinite(step) else math.inf
+
+
+def _rewrite_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Replace ``path`` by ``header`` and ``rows`` atomically: the old file or the new, whole.
+
+    Raises:
+        PgrlError: one line naming the file and the reason; no temporary file is left.
+    """
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomically(path, text.getvalue())
+
+
+def _open_csv(path: Path, mode: str) -> TextIO:
+    """Open ``path`` as CSV text for ``mode`` "r", "w" or "a", never following a symlink.
+
+    Raises:
+        OSError: as ``open`` does; a symlink at ``path`` raises ELOOP instead of being
+            followed, and a FIFO or a device EINVAL instead of blocking.
+    """
+    flags = {
+        "r": os.O_RDONLY,
+        "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+        "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    }[mode]
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    not_regular = OSError(errno.EINVAL, "it is not a regular file (a pipe or a device?)", str(path))
+    try:
+        existing = os.lstat(path).st_mode
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and stat.S_ISLNK(existing):  # O_NOFOLLOW is missing on some systems
+        raise OSError(errno.ELOOP, "it is a symbolic link, which pgrl does not follow", str(path))
+    if existing is not None and not stat.S_ISREG(existing):
+        raise not_regular
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)  # a FIFO must not block
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the lstat
+            raise not_regular
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return cast(TextIO, open(fd, mode, newline="", encoding="utf-8"))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _reason(exc: OSError) -> str:
+    """The human part of an OSError, e.g. "No space left on device"."""
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link, which pgrl does not follow"
+    return exc.strerror or str(exc)
 
 
 def tensorboard_tag(key: str) -> str:
@@ -148,20 +221,27 @@ class RunLogger:
         self._keys: list[str] = []  # metric columns after env_steps and time_s, in first-seen order
         self._tb_writer: Any = None
         if self.run_dir is not None:
+            csv_path = self.run_dir / METRICS_FILE
             try:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                csv_path = self.run_dir / METRICS_FILE
-                if resume_from is not None and csv_path.exists():
-                    self._keys = _keep_rows_up_to(csv_path, resume_from)
-                    self._csv_file = open(csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
-                else:
-                    self._csv_file = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
-                raise PgrlError(f"Cannot write the metrics file in {self.run_dir}: {exc}") from exc
+                raise PgrlError(f"could not create {self.run_dir}: {_reason(exc)}") from None
+            if tensorboard and os.path.islink(self.run_dir / TB_DIR):
+                raise PgrlError(
+                    f"{self.run_dir / TB_DIR} is a symbolic link; pgrl does not write through "
+                    "links: replace it with a directory or pass tensorboard=False"
+                )
+            has_rows = False
+            if resume_from is not None and os.path.lexists(csv_path):
+                self._keys = _keep_rows_up_to(csv_path, resume_from)
+                has_rows = os.stat(csv_path, follow_symlinks=False).st_size > 0
+            try:
+                self._csv_file = _open_csv(csv_path, "a" if has_rows else "w")
+            except OSError as exc:
+                raise PgrlError(f"could not write {csv_path}: {_reason(exc)}") from None
             self._csv_writer = csv.writer(self._csv_file)
-            if not self._keys and not (resume_from is not None and csv_path.stat().st_size):
-                self._csv_writer.writerow(_FIXED_COLUMNS)
-            self._csv_file.flush()
+            if not has_rows:
+                self._write(lambda: self._csv_writer.writerow(_FIXED_COLUMNS))
             if tensorboard:
                 # Imported here: it costs about a second and a progress-only logger never needs it.
                 from torch.utils.tensorboard import SummaryWriter
@@ -169,11 +249,15 @@ class RunLogger:
                 # flush_secs=30 rather than the default 120 so a live TensorBoard keeps up.
                 # on resume, purge_step hides events logged after the checkpoint by the
                 # interrupted process, so TensorBoard shows one continuous curve
-                self._tb_writer = SummaryWriter(
-                    log_dir=str(self.run_dir / TB_DIR),
-                    flush_secs=30,
-                    purge_step=None if resume_from is None else resume_from + 1,
-                )
+                try:
+                    self._tb_writer = SummaryWriter(
+                        log_dir=str(self.run_dir / TB_DIR),
+                        flush_secs=30,
+                        purge_step=None if resume_from is None else resume_from + 1,
+                    )
+                except OSError as exc:
+                    self._abandon_csv()
+                    raise PgrlError(self._tb_error(exc)) from None
 
         if progress is None:
             isatty = getattr(self._stream, "isatty", None)
@@ -219,6 +303,8 @@ class RunLogger:
         Raises:
             ValueError: a metric is named ``env_steps`` or ``time_s``.
             RuntimeError: the logger is closed.
+            PgrlError: ``metrics.csv`` or the TensorBoard events cannot be written (a full
+                disk): one line naming the file and the reason.
         """
         if self._closed:
             raise RuntimeError("RunLogger.log called after close().")
@@ -234,14 +320,42 @@ class RunLogger:
                 self._widen_csv(new_keys)
             row = [str(int(env_steps)), f"{elapsed:.3f}"]
             row += [_format_cell(values[key]) if key in values else "" for key in self._keys]
-            self._csv_writer.writerow(row)
-            self._csv_file.flush()
+            self._write(lambda: self._csv_writer.writerow(row))
 
         if self._tb_writer is not None:
-            for key, value in values.items():
-                self._tb_writer.add_scalar(tensorboard_tag(key), value, global_step=int(env_steps))
+            try:
+                for key, value in values.items():
+                    self._tb_writer.add_scalar(
+                        tensorboard_tag(key), value, global_step=int(env_steps)
+                    )
+            except OSError as exc:  # e.g. the writer thread met a full disk
+                writer, self._tb_writer = self._tb_writer, None
+                with contextlib.suppress(OSError):
+                    writer.close()
+                raise PgrlError(self._tb_error(exc)) from None
 
         self.progress_update(env_steps, values.get("episode_return_mean"))
+
+    def _write(self, write: Any) -> None:
+        """Run ``write`` on the CSV file and flush, so the row is on disk before returning.
+
+        Raises:
+            PgrlError: one line naming ``metrics.csv`` and the reason (a full disk: "No space
+                left on device"); the rows already written stay, the file is closed.
+        """
+        try:
+            write()
+            self._csv_file.flush()
+        except OSError as exc:
+            self._abandon_csv()
+            raise PgrlError(f"could not write {self.csv_path}: {_reason(exc)}") from None
+
+    def _abandon_csv(self) -> None:
+        """Close the CSV after a failed write; its unwritten buffer is dropped, not retried."""
+        file, self._csv_file, self._csv_writer = self._csv_file, None, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()  # flushing the failed buffer again fails again: nothing to save
 
     def _widen_csv(self, new_keys: list[str]) -> None:
         """Rewrite ``metrics.csv`` with ``new_keys`` appended to the header.
@@ -250,23 +364,25 @@ class RunLogger:
         that replaces the old one atomically, so a crash leaves either file whole.
         """
         assert self.csv_path is not None
-        self._csv_file.close()
+        try:
+            self._csv_file.close()
+            with _open_csv(self.csv_path, "r") as src:
+                reader = csv.reader(src)
+                next(reader)  # the old header
+                old_rows = list(reader)
+        except OSError as exc:
+            self._csv_file = self._csv_writer = None
+            raise PgrlError(f"could not write {self.csv_path}: {_reason(exc)}") from None
         old_width = len(_FIXED_COLUMNS) + len(self._keys)
         self._keys.extend(new_keys)
         header = [*_FIXED_COLUMNS, *self._keys]
-        tmp_path = self.csv_path.with_name(METRICS_FILE + ".tmp")
-        with (
-            open(self.csv_path, newline="", encoding="utf-8") as src,
-            open(tmp_path, "w", newline="", encoding="utf-8") as dst,
-        ):
-            reader = csv.reader(src)
-            writer = csv.writer(dst)
-            next(reader)  # the old header
-            writer.writerow(header)
-            for row in reader:
-                writer.writerow(row[:old_width] + [""] * (len(header) - len(row[:old_width])))
-        os.replace(tmp_path, self.csv_path)
-        self._csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        rows = [row[:old_width] + [""] * (len(header) - len(row[:old_width])) for row in old_rows]
+        self._csv_file = self._csv_writer = None
+        _rewrite_csv(self.csv_path, header, rows)  # PgrlError naming the file on failure
+        try:
+            self._csv_file = _open_csv(self.csv_path, "a")
+        except OSError as exc:
+            raise PgrlError(f"could not write {self.csv_path}: {_reason(exc)}") from None
         self._csv_writer = csv.writer(self._csv_file)
 
     def progress_update(self, env_steps: int, episode_return: float | None = None) -> None:
@@ -324,7 +440,11 @@ class RunLogger:
             print(text, file=self._stream, flush=True)
 
     def close(self) -> None:
-        """Flush and close the files and finish the progress display; safe to call twice."""
+        """Flush and close the files and finish the progress display; safe to call twice.
+
+        Raises:
+            PgrlError: the last writes could not be flushed (one line naming the file).
+        """
         if self._closed:
             return
         self._closed = True
@@ -335,10 +455,25 @@ class RunLogger:
             elapsed = _clock() - self._start
             rate = self._steps / elapsed if elapsed > 0 else 0.0
             self._print_line(rate, f"elapsed {_format_duration(elapsed)}")
+        errors: list[str] = []
         if self._csv_file is not None:
-            self._csv_file.close()
+            file, self._csv_file, self._csv_writer = self._csv_file, None, None
+            try:
+                file.close()
+            except OSError as exc:
+                errors.append(f"could not write {self.csv_path}: {_reason(exc)}")
         if self._tb_writer is not None:
-            self._tb_writer.close()
+            writer, self._tb_writer = self._tb_writer, None
+            try:
+                writer.close()
+            except OSError as exc:
+                errors.append(self._tb_error(exc))
+        if errors:
+            raise PgrlError("; ".join(errors))
+
+    def _tb_error(self, exc: OSError) -> str:
+        assert self.run_dir is not None
+        return f"could not write TensorBoard events in {self.run_dir / TB_DIR}: {_reason(exc)}"
 
     def __enter__(self) -> RunLogger:
         return self

@@ -26,12 +26,13 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from pgrl import checkpoint
-from pgrl.agent import Agent, Session
+from pgrl.agent import CHECKPOINT_FILE, Agent, Session
 from pgrl.algos import Algorithm
 from pgrl.algos.base import LoopSettings
 from pgrl.buffers import ReplayBuffer
 from pgrl.callbacks import Callbacks
 from pgrl.collect import Collector
+from pgrl.errors import PgrlError
 from pgrl.logger import RunLogger
 from pgrl.run_state import (
     LoopState,
@@ -136,6 +137,11 @@ def run_loop(
                 rng=dict(checkpoint.capture_rng()),
             )
             hooks.end(agent)
+    except PgrlError as exc:  # e.g. a full disk: say what is kept
+        kept = None if agent.run_dir is None else agent.run_dir / CHECKPOINT_FILE
+        if kept is None or not kept.exists() or "last good checkpoint" in str(exc):
+            raise
+        raise type(exc)(f"{exc}. The last good checkpoint is {kept}") from None
     finally:
         logger.close()
 

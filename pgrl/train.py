@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -41,6 +41,7 @@ from pgrl.envs import EnvLike, EnvSource, Vectorization, env_from_record, resolv
 from pgrl.errors import CheckpointError, ConfigError, PgrlError
 from pgrl.loop import make_buffer, run_loop
 from pgrl.run_state import LoopState, RunSpec, cross_boundary, restore_state
+from pgrl.rundir import RunDir, write_text_atomically
 
 DEFAULT_THREADS = 1
 """torch threads while training, in the API as in the CLI (``--threads``): the networks of
@@ -136,17 +137,19 @@ def train(
         vectorization=vectorization,
     )
     out_dir = _output_dir(spec.name, source, seed, run_dir, save, overwrite)
-    with torch_threads(threads):
+    with ExitStack() as stack:
+        if out_dir is not None:  # checked, locked, an old run moved aside with overwrite
+            stack.enter_context(RunDir(out_dir, overwrite=overwrite))
+        stack.enter_context(torch_threads(threads))
         seed_everything(seed)
         envs = _make_envs(source, cfg.num_envs, run)
         try:
-            collector = Collector(envs, seed)
+            collector = Collector(envs, seed, source.name)
             spaces = collector.spaces
             algorithm = build_algorithm(
                 spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
             )
             if out_dir is not None:
-                out_dir.mkdir(parents=True, exist_ok=True)
                 run_info = {
                     "algo": spec.name,
                     "env": source.name,
@@ -162,7 +165,7 @@ def train(
                     "act_space": spaces.act_space,
                     **dataclasses.asdict(run),
                 }
-                (out_dir / "config.json").write_text(json.dumps(run_info, indent=2))
+                write_text_atomically(out_dir / "config.json", json.dumps(run_info, indent=2))
             agent = Agent(spec.name, source.name, seed, cfg, algorithm, spaces, run_dir=out_dir)
             agent.attach_env(source)
             agent.networks = dict(networks or {})
@@ -205,7 +208,37 @@ def resume(
     file = run_dir / CHECKPOINT_FILE if run_dir.is_dir() else run_dir
     if file.is_file() and not run_dir.is_dir():
         run_dir = file.parent.parent
-    if run_dir.is_dir() and not file.exists() and (run_dir / "config.json").exists():
+    with RunDir(run_dir, resume=True):  # nobody else writes into it meanwhile
+        return _resume(
+            run_dir,
+            file,
+            steps=steps,
+            progress=progress,
+            env=env,
+            env_kwargs=env_kwargs,
+            wrappers=wrappers,
+            networks=networks,
+            device=device,
+            threads=threads,
+            callbacks=callbacks,
+        )
+
+
+def _resume(
+    run_dir: Path,
+    file: Path,
+    *,
+    steps: int | None,
+    progress: bool | None,
+    env: EnvLike | None,
+    env_kwargs: Mapping[str, Any] | None,
+    wrappers: Sequence[Callable[[Any], Any]] | None,
+    networks: Mapping[str, Callable[..., torch.nn.Module]] | None,
+    device: str | None,
+    threads: int | None,
+    callbacks: Sequence[Callback],
+) -> Agent:
+    if not file.exists() and (run_dir / "config.json").exists():
         raise CheckpointError(
             f"{run_dir} holds a run that stopped before its first checkpoint: there is nothing "
             "to resume; train it again with overwrite=True (pgrl train ... --overwrite)"
@@ -230,7 +263,7 @@ def resume(
     with torch_threads(threads):
         envs = _make_envs(source, cfg.num_envs, run)
         try:
-            collector = Collector(envs, meta["seed"])
+            collector = Collector(envs, meta["seed"], source.name)
             spaces = collector.spaces
             check_spaces(file, meta, spaces, source.name)
             algorithm = build_algorithm(
@@ -280,10 +313,13 @@ def learn_more(
     check_callbacks(callbacks)
     source = agent.environment()
     run = dataclasses.replace(session.run, steps=session.env_steps + steps)
-    with torch_threads(threads):
+    with ExitStack() as stack:
+        if agent.run_dir is not None:
+            stack.enter_context(RunDir(agent.run_dir, resume=True))
+        stack.enter_context(torch_threads(threads))
         envs = _make_envs(source, agent.config.num_envs, run)
         try:
-            collector = Collector(envs, agent.seed)
+            collector = Collector(envs, agent.seed, source.name)
             collector.restore_counts(session.env_steps, session.vector_steps)
             checkpoint.restore_rng(session.rng)
             state = session.state
@@ -357,7 +393,7 @@ def _output_dir(
     save: bool | None,
     overwrite: bool,
 ) -> Path | None:
-    """The run directory to write, or None; an existing run is refused unless ``overwrite``."""
+    """The run directory to write, or None (:class:`pgrl.rundir.RunDir` checks and locks it)."""
     if save is None:
         save = run_dir is not None
     if not save:
@@ -365,17 +401,6 @@ def _output_dir(
     if run_dir is not None and not str(run_dir).strip():
         raise ConfigError("run_dir must name a directory, got an empty string")
     out_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, source.name, seed)
-    if (out_dir / "config.json").exists() and not overwrite:
-        if not (out_dir / CHECKPOINT_FILE).exists():
-            raise ConfigError(
-                f"{out_dir} holds a run that stopped before its first checkpoint (nothing to "
-                "resume); start it again with overwrite=True (--overwrite), or choose another "
-                "run directory"
-            )
-        raise ConfigError(
-            f"{out_dir} already holds a run; continue it with `pgrl resume {out_dir}`, "
-            "choose another run directory, or pass overwrite=True (--overwrite)"
-        )
     return out_dir
 
 

@@ -537,3 +537,103 @@ def test_a_save_removes_temporaries_of_killed_writers_only(tmp_path: Path) -> No
     assert not stale.exists()
     assert live.exists() and other.exists()
     assert load_checkpoint(path)[1]["step"] == 1
+
+
+# -- hostile files: refused before they are read (issue 11) ---------------------------------
+
+
+def test_a_symlink_to_a_checkpoint_loads(tmp_path: Path) -> None:
+    _small_checkpoint(tmp_path / "real.safetensors")
+    (tmp_path / "link.safetensors").symlink_to(tmp_path / "real.safetensors")
+    assert load_checkpoint(tmp_path / "link.safetensors")[1] == {"step": 3, "name": "ppo"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    os.mkfifo(path)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("load_checkpoint blocked on a FIFO"))
+    signal.alarm(30)
+    try:
+        _assert_refused(path, match="FIFO")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_symlink_to_a_device_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    path.symlink_to("/dev/zero")
+    _assert_refused(path, match="a device")
+
+
+def test_a_sparse_file_is_refused_from_its_first_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    with open(path, "wb") as file:
+        file.truncate(64 * 2**30)  # 64 GiB of holes; reading it whole raised MemoryError
+    _assert_refused(path, match="implausible")
+
+
+def test_a_valid_header_before_gigabytes_is_refused_before_reading_them(tmp_path: Path) -> None:
+    data = _small_checkpoint(tmp_path / "good.safetensors")
+    path = tmp_path / "padded.safetensors"
+    with open(path, "wb") as file:
+        file.write(data)
+        file.truncate(64 * 2**30)
+    _assert_refused(path, match="tensors cover")
+
+
+def _claiming_header(path: Path, entry: dict[str, Any], data: bytes = b"\0" * 16) -> Path:
+    header = {"__metadata__": {checkpoint.FORMAT_KEY: "pgrl-checkpoint", "pgrl.version": "1"}}
+    header["w"] = entry
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]}, "up to"),
+        ({"dtype": "F32", "shape": [2**20, 2**20], "data_offsets": [0, 16]}, "needs"),
+        ({"dtype": "F32", "shape": [-1], "data_offsets": [0, 16]}, "invalid shape"),
+        ({"dtype": "F32", "shape": [4], "data_offsets": [8, 0]}, "invalid data offsets"),
+        ({"dtype": "F32", "shape": [4], "data_offsets": "all"}, "invalid data offsets"),
+        ({"dtype": "OBJECT", "shape": [4], "data_offsets": [0, 16]}, "unknown dtype"),
+        ({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "tensors cover 8"),
+        ("tensor", "no description"),
+    ],
+    ids=[
+        "10e12-bytes",
+        "2e20-squared",
+        "negative",
+        "reversed",
+        "offsets-text",
+        "dtype",
+        "gap",
+        "entry",
+    ],
+)
+def test_a_header_that_does_not_fit_the_file_is_refused(
+    tmp_path: Path, entry: Any, match: str
+) -> None:
+    _assert_refused(_claiming_header(tmp_path / "ckpt.safetensors", entry), match=match)
+
+
+def test_a_file_larger_than_memory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ckpt.safetensors"
+    _small_checkpoint(path)
+    monkeypatch.setattr(checkpoint, "_physical_memory", lambda: 100)
+    _assert_refused(path, match="more than this machine's memory")
+
+
+def test_only_run_files_get_the_run_schema(tmp_path: Path) -> None:
+    """Any meta round-trips; the schema of pgrl's runs applies to kind checkpoint and model."""
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, {}, {"kind": "something-else", "seed": "abc"})
+    assert load_checkpoint(path)[1]["seed"] == "abc"
+    save_checkpoint(path, {}, {"kind": "model", "seed": "abc"})
+    _assert_refused(path, match="invalid metadata")

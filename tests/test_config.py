@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import os
 import typing
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from pgrl.algos import ALGORITHMS, DDPGConfig, PPOConfig, ReinforceConfig, SACConfig, TD3Config
 from pgrl.config import (
+    INT_UPPER_BOUNDS,
+    MAX_CONFIG_BYTES,
+    MAX_INT_FIELD,
     RENAMED_FIELDS,
     build_config,
+    load_yaml_config,
     preset,
     preset_envs,
     preset_source,
@@ -118,3 +125,116 @@ def test_rename_and_typo_are_reported_together() -> None:
 def test_renamed_fields_point_at_real_fields() -> None:
     every_field = {f.name for spec in ALGORITHMS.values() for f in dataclasses.fields(spec.config)}
     assert set(RENAMED_FIELDS.values()) <= every_field
+
+
+# -- bounds and hostile config files (issue 11) ---------------------------------------------
+
+
+INT_BOUND_CASES = [
+    (spec.config, field.name)
+    for spec in ALGORITHMS.values()
+    for field in dataclasses.fields(spec.config)
+    if typing.get_type_hints(spec.config)[field.name] is int
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), INT_BOUND_CASES, ids=[f"{c.__name__}.{n}" for c, n in INT_BOUND_CASES]
+)
+def test_every_int_field_has_a_bound_named_in_one_line(cls: type, name: str) -> None:
+    high, _ = INT_UPPER_BOUNDS.get(name, (MAX_INT_FIELD, ""))
+    for value in (high + 1, float(high) * 10, 10**30, "1e12" if high < 10**12 else "1e300"):
+        with pytest.raises(ConfigError) as caught:
+            build_config(cls, {name: value})
+        message = str(caught.value)
+        assert f"{name} must be at most {high:,}" in message and "\n" not in message
+
+
+def test_an_int_field_without_its_own_bound_gets_the_default() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Custom:
+        window: int = 1
+
+    with pytest.raises(ConfigError, match=f"window must be at most {MAX_INT_FIELD:,}"):
+        build_config(Custom, {"window": 2**40})
+    assert build_config(Custom, {"window": 2**20}).window == 2**20
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("0", "every size must be in"),
+        (0, "must be a list of integers"),
+        ((), "at least one hidden layer"),
+        ("", "at least one hidden layer"),
+        ((16_385, 16_384), "weights"),
+        ((2**20, 2**20), "every size must be in"),
+        ([[1, 2], 3], "must be an integer"),
+        (list(range(1, 2_000)), "at most 1,000"),
+    ],
+)
+def test_hidden_sizes_that_cannot_build_are_refused(value: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        build_config(PPOConfig, {"hidden_sizes": value})
+
+
+def test_the_largest_allowed_network_is_allowed() -> None:
+    config = build_config(PPOConfig, {"hidden_sizes": "16384,16384"})
+    assert config.hidden_sizes == (16_384, 16_384)
+
+
+def test_a_yaml_config_over_the_size_limit_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("gamma: 0.99\n" + "#" * MAX_CONFIG_BYTES)
+    with pytest.raises(ConfigError, match="larger than 1,000,000 bytes"):
+        load_yaml_config(path)
+    path.write_text("gamma: 0.99\n" + "#" * (MAX_CONFIG_BYTES - 20))
+    assert load_yaml_config(path) == {"gamma": 0.99}
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"\x00\x01\x02binary", "not UTF-8 text"),
+        (b"gamma: \xff\xfe", "not UTF-8 text"),
+        (b"gamma: [" * 1, "not valid YAML"),
+        (b"[" * 50_000, "nested too deeply"),
+        (b"num_envs: " + b"9" * 5_000, "cannot read"),
+        (b"- 1\n- 2\n", "must hold a mapping"),
+    ],
+    ids=["binary", "latin-1", "invalid", "deep", "huge-int", "list"],
+)
+def test_a_hostile_yaml_config_is_one_line(tmp_path: Path, content: bytes, match: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=match) as caught:
+        load_yaml_config(path)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 600
+
+
+def test_a_billion_laughs_yaml_is_refused_without_expanding_it(tmp_path: Path) -> None:
+    lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]")
+    lines.append("hidden_sizes: *i")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines))
+    values = load_yaml_config(path)
+    with pytest.raises(ConfigError, match="hidden_sizes") as caught:
+        build_config(PPOConfig, {"hidden_sizes": values["hidden_sizes"]})
+    assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "c.yaml"
+    if kind == "directory":
+        path.mkdir()
+        match = "is a directory"
+    else:
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        os.mkfifo(path)
+        match = "not a regular file"
+    with pytest.raises(ConfigError, match=match):
+        load_yaml_config(path)

@@ -407,3 +407,69 @@ def test_a_model_loads_and_acts_where_the_envs_module_cannot_be_imported(tmp_pat
 
 def test_custom_envs_module_registers_its_id_on_import() -> None:
     assert "CustomLine-v0" in gym.registry and custom_envs.LineEnv is LineEnv
+
+
+# ---- an environment that misbehaves: one line naming it and the step ----------------------
+
+
+class _Faulty(LineEnv):
+    def __init__(self, fault: str = "raise", at: int = 3) -> None:
+        super().__init__()
+        self.fault, self.at = fault, at
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.t >= self.at:
+            if self.fault == "raise":
+                raise RuntimeError("the simulator diverged")
+            if self.fault == "shape":
+                obs = np.zeros(5, np.float32)
+            if self.fault == "none":
+                obs = None
+        return obs, reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("raise", r"raised RuntimeError in step\(\) at vector step 2 .*: the simulator diverged"),
+        ("shape", r"raised ValueError in step\(\) at vector step 2 .*wrong shape"),
+        ("none", r"raised ValueError in step\(\) at vector step 2"),
+    ],
+)
+def test_an_environment_fault_is_one_line_naming_the_env_and_step(fault, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EnvError, match=r"^environment a lambda \(test_envs.py:\d+\) " + message):
+        pgrl.train("a2c", lambda: _Faulty(fault), steps=400, config=FAST, vectorization="sync")
+
+
+class _BadObservations(gym.vector.VectorObservationWrapper):
+    """A vector env whose observations stop fitting its space after two steps."""
+
+    def __init__(self, envs, bad) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(envs)
+        self.bad, self.calls = bad, 0
+
+    def observations(self, observations):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.bad(observations) if self.calls > 3 else observations
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lambda o: o[:, :1], lambda o: None, lambda o: {"x": o}],
+    ids=["shape", "none", "dict"],
+)
+def test_observations_that_do_not_fit_the_space_are_one_line(bad) -> None:  # type: ignore[no-untyped-def]
+    envs = _BadObservations(SyncVectorEnv([make_line_env] * 2), bad)
+    with pytest.raises(
+        EnvError, match=r"returned an observation that does not fit its observation space .*step 3"
+    ):
+        pgrl.train("a2c", envs, steps=400, config={"rollout_steps": 8})
+
+
+def test_a_vector_env_without_a_recipe_says_it_cannot_be_copied_for_evaluation() -> None:
+    envs = _BadObservations(SyncVectorEnv([make_line_env] * 2), lambda o: o)
+    with pytest.raises(EnvError, match="cannot build new copies of this _BadObservations"):
+        pgrl.train("a2c", envs, steps=100, config={"rollout_steps": 8}, eval_episodes=2)
+    agent = pgrl.train("a2c", envs, steps=100, config={"rollout_steps": 8}, eval_episodes=0)
+    assert pgrl.evaluate(agent, LineEnv, episodes=2).returns

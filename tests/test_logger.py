@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +247,155 @@ def test_close_is_idempotent_and_log_after_close_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="close"):
         log.log(200, {"loss": 2.0})
     assert len(read_csv_rows(tmp_path / "metrics.csv")) == 2
+
+
+# -- a hostile run directory and a full disk (issue 11) -------------------------------------
+
+
+def _no_temporaries(path: Path) -> None:
+    assert sorted(p.name for p in path.iterdir() if ".tmp" in p.name) == []
+
+
+@pytest.mark.parametrize("resume_from", [None, 100], ids=["fresh", "resume"])
+def test_a_symlinked_metrics_csv_is_refused_and_its_target_kept(
+    tmp_path: Path, resume_from: int | None
+) -> None:
+    target = tmp_path / "precious.csv"
+    target.write_text("env_steps,time_s\n50,1.0\n200,2.0\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").symlink_to(target)
+    with pytest.raises(PgrlError, match="symbolic link") as caught:
+        RunLogger(run, 1000, tensorboard=False, progress=False, resume_from=resume_from)
+    assert "metrics.csv" in str(caught.value) and "\n" not in str(caught.value)
+    assert target.read_text() == "env_steps,time_s\n50,1.0\n200,2.0\n"
+    assert (run / "metrics.csv").is_symlink()
+
+
+def test_a_symlinked_tensorboard_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tb").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(PgrlError, match="symbolic link"):
+        quiet_logger(run)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+class _FullDiskFile:
+    """Wraps a text file: every write after ``budget`` raises ENOSPC."""
+
+    def __init__(self, file: object, budget: int) -> None:
+        self._file, self._budget = file, budget
+
+    def write(self, text: str) -> int:
+        if self._budget <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._budget -= 1
+        return int(self._file.write(text))  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+
+@pytest.mark.parametrize("budget", [0, 2], ids=["header", "row"])
+def test_a_full_disk_while_logging_is_one_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    real_open = logger_module._open_csv
+    monkeypatch.setattr(
+        logger_module,
+        "_open_csv",
+        lambda path, mode: (
+            real_open(path, mode) if mode == "r" else _FullDiskFile(real_open(path, mode), budget)
+        ),
+    )
+    with pytest.raises(PgrlError) as caught:
+        log = quiet_logger(tmp_path, tensorboard=False)
+        log.log(100, {"loss": 1.0})
+        log.log(200, {"loss": 2.0})
+        log.log(300, {"loss": 3.0})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(tmp_path / "metrics.csv") in message and "No space left on device" in message
+    _no_temporaries(tmp_path)
+    if budget:
+        log.close()  # closing after the failure raises nothing more
+
+
+def _fail_os_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    def write(*args: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_a_full_disk_while_widening_keeps_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = quiet_logger(tmp_path, tensorboard=False)
+    log.log(100, {"loss": 1.0})
+    before = (tmp_path / "metrics.csv").read_text()
+    _fail_os_write(monkeypatch)  # the atomic rewrite writes with os.write
+    with pytest.raises(PgrlError, match="No space left on device"):
+        log.log(200, {"loss": 2.0, "eval_return_mean": 5.0})
+    monkeypatch.undo()
+    log.close()
+    assert (tmp_path / "metrics.csv").read_text() == before
+    _no_temporaries(tmp_path)
+
+
+def test_resume_keeps_the_rows_up_to_the_checkpoint_atomically(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_text(
+        "env_steps,time_s,loss\n100,1.0,0.5\n200,2.0,0.4\n300,3.0,0.3\n40"  # a row cut short
+    )
+    with RunLogger(tmp_path, 1000, tensorboard=False, progress=False, resume_from=200) as log:
+        log.log(300, {"loss": 0.25})
+    rows = read_csv_rows(tmp_path / "metrics.csv")
+    assert [row[0] for row in rows[1:]] == ["100", "200", "300"]
+    assert rows[3][2] == "0.25"
+    _no_temporaries(tmp_path)
+
+
+def test_a_full_disk_while_truncating_on_resume_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "env_steps,time_s,loss\n100,1.0,0.5\n200,2.0,0.4\n300,3.0,0.3\n"
+    (tmp_path / "metrics.csv").write_text(text)
+    _fail_os_write(monkeypatch)
+    with pytest.raises(PgrlError) as caught:
+        RunLogger(tmp_path, 1000, tensorboard=False, progress=False, resume_from=200)
+    monkeypatch.undo()
+    assert "metrics.csv" in str(caught.value) and "No space left" in str(caught.value)
+    assert (tmp_path / "metrics.csv").read_text() == text
+    _no_temporaries(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("resume_from", [None, 100], ids=["fresh", "resume"])
+def test_a_fifo_as_metrics_csv_is_refused_without_blocking(
+    tmp_path: Path, resume_from: int | None
+) -> None:
+    os.mkfifo(tmp_path / "metrics.csv")
+    with pytest.raises(PgrlError, match="not a regular file"):
+        RunLogger(tmp_path, 1000, tensorboard=False, progress=False, resume_from=resume_from)
+
+
+@pytest.mark.parametrize("where", ["add_scalar", "close"])
+def test_a_full_disk_under_tensorboard_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    log = quiet_logger(tmp_path)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(log._tb_writer, where, fail)
+    with pytest.raises(PgrlError) as caught:
+        log.log(100, {"loss": 1.0})
+        log.close()
+    message = str(caught.value)
+    assert str(tmp_path / "tb") in message and "No space left on device" in message
+    assert "\n" not in message
+    log.close()
+    assert read_csv_rows(tmp_path / "metrics.csv")[1][0] == "100"

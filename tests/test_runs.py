@@ -303,7 +303,9 @@ def test_numpy_blas_uses_as_many_threads_as_torch_while_training(monkeypatch) ->
 def test_a_run_killed_before_its_first_checkpoint_is_no_dead_end(tmp_path: Path) -> None:
     run = tmp_path / "r"
     pgrl.train("a2c", "CartPole-v1", steps=200, run_dir=run, eval_episodes=0)
-    (run / "checkpoints" / "last.safetensors").unlink()  # as a SIGKILL before the first save
+    # as a SIGKILL before the first save: config.json and metrics, no checkpoint, no model
+    (run / "checkpoints" / "last.safetensors").unlink()
+    (run / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint.*--overwrite"):
         pgrl.resume(run)
     with pytest.raises(pgrl.errors.ConfigError, match=r"before its first checkpoint.*overwrite"):
@@ -312,3 +314,23 @@ def test_a_run_killed_before_its_first_checkpoint_is_no_dead_end(tmp_path: Path)
         "a2c", "CartPole-v1", steps=200, run_dir=run, eval_episodes=0, overwrite=True
     )
     assert agent.env_steps >= 200
+
+
+def test_a_full_disk_while_logging_names_the_last_good_checkpoint(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pgrl.loop
+    from pgrl.errors import PgrlError
+
+    log = pgrl.loop.RunLogger.log
+    calls = {"n": 0}
+
+    def full_after_a_while(self, env_steps, metrics):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise PgrlError("could not write metrics.csv: No space left on device")
+        return log(self, env_steps, metrics)
+
+    monkeypatch.setattr(pgrl.loop.RunLogger, "log", full_after_a_while)
+    run = tmp_path / "r"
+    with pytest.raises(PgrlError, match=r"No space left on device\. The last good checkpoint is "):
+        pgrl.train("a2c", "CartPole-v1", steps=4_000, run_dir=run, checkpoint_every=400)
+    assert pgrl.checkpoint.load_checkpoint(run / "checkpoints" / "last.safetensors")[1]["env_steps"]
