@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pgrl.errors import ConfigError, PgrlError
 
@@ -28,6 +28,13 @@ EXIT_USAGE = 2
 VECTORIZATION_CHOICES = ("auto", "sync", "async")
 MAX_SEED = 2**63 - 1
 """Largest seed: torch.manual_seed takes at most 64 bits, and evaluation adds 1,000,003."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line (and exit status 2), as pgrl's errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def max_threads() -> int:
@@ -78,7 +85,7 @@ _ASCII_GLYPHS = {"±": "+/-", "×": "x", "→": "->", "≥": ">=", "≤": "<=", 
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="pgrl train",
         description="Train an algorithm on a Gymnasium environment.",
         add_help=False,
@@ -279,9 +286,7 @@ def _report(agent: Any, as_json: bool) -> None:
 
 
 def cmd_resume(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="pgrl resume", description="Continue a run from its last checkpoint."
-    )
+    p = OneLineParser(prog="pgrl resume", description="Continue a run from its last checkpoint.")
     p.add_argument("run", help="run directory (or its checkpoints/last.safetensors)")
     p.add_argument("--steps", type=int, default=None, help="new total budget (default: the run's)")
     p.add_argument("--threads", type=int, default=1)
@@ -317,7 +322,7 @@ def cmd_resume(argv: Sequence[str]) -> int:
 
 
 def cmd_eval(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="pgrl eval", description="Evaluate a trained agent.")
+    p = OneLineParser(prog="pgrl eval", description="Evaluate a trained agent.")
     p.add_argument("path", help="run directory or model.safetensors file")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument(
@@ -387,7 +392,7 @@ def cmd_eval(argv: Sequence[str]) -> int:
 
 
 def cmd_plot(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="pgrl plot", description="Plot learning curves of runs.")
+    p = OneLineParser(prog="pgrl plot", description="Plot learning curves of runs.")
     p.add_argument("runs", nargs="+", help="run directories (several seeds form a band)")
     p.add_argument("--out", default="learning-curve.png")
     p.add_argument("--metric", default="episode_return_mean")

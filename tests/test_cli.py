@@ -214,3 +214,28 @@ def test_existing_run_is_not_overwritten_without_asking(tmp_path: Path, capsys) 
 def test_list_names_every_algorithm(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "list")
     assert code == 0 and all(name in out for name in ("reinforce", "a2c", "ddpg"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "a2c", "--steps", "abc"],
+        ["train", "a2c", "--no-such-flag"],
+        ["eval"],
+        ["resume"],
+        ["plot"],
+        ["bench", "--seeds", "x"],
+        ["verify", "--seed", "x"],
+    ],
+)
+def test_a_usage_mistake_is_one_line_and_exit_status_2(capsys, argv) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "error:" in err and "--help" in err
+
+
+def test_verify_refuses_a_negative_seed(capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(capsys, "verify", "--seed", "-1")
+    assert code == 2 and "--seed must be in [0" in err

@@ -584,7 +584,9 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="pgrl bench", description=__doc__.split("\n\n")[0])
+    from pgrl.cli import OneLineParser
+
+    p = OneLineParser(prog="pgrl bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--algos", nargs="*", help="only these algorithms")
     p.add_argument("--repeats", type=int, default=3, help="throughput repeats (A B A B ...)")
     p.add_argument("--seeds", type=int, default=3, help="seeds for time to solve (0: skip)")

@@ -12,7 +12,6 @@ them alternately on one machine: only ratios measured side by side mean anything
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import time
@@ -93,7 +92,9 @@ def profile(algo: str, env: str, steps: int, seed: int = 0) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
-    parser = argparse.ArgumentParser(
+    from pgrl.cli import OneLineParser
+
+    parser = OneLineParser(
         prog="python -m pgrl.bench.profile", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("algo")

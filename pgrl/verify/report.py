@@ -20,7 +20,6 @@ checks in order and writes the files: :mod:`pgrl.verify.render` makes the text a
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -97,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     Raises:
         ConfigError: an unknown ``--mdp`` name.
     """
-    parser = argparse.ArgumentParser(
+    from pgrl.cli import OneLineParser
+
+    parser = OneLineParser(
         prog="pgrl verify",
         description="Check every policy-gradient estimator of pgrl against the exact gradient "
         "of a finite MDP (and DDPG's actor loss against a linear-quadratic system).",
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="fewer samples: a smoke run")
     args = parser.parse_args(argv)
+    from pgrl.cli import check_seed
+
+    check_seed(args.seed)
     torch.set_num_threads(1)  # tensors are small: extra threads cost more than they give
     report = run_verify(args.mdp, args.seed, args.out, args.quick)
     return 0 if report.passed else 1
