@@ -239,3 +239,14 @@ def test_a_usage_mistake_is_one_line_and_exit_status_2(capsys, argv) -> None:  #
 def test_verify_refuses_a_negative_seed(capsys) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run(capsys, "verify", "--seed", "-1")
     assert code == 2 and "--seed must be in [0" in err
+
+
+def test_environments_needing_what_is_not_installed_are_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    code, _, err = run(capsys, "train", "a2c", "--env", "Ant-v2", "--steps", "10", "--no-save")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Ant-v2" in err
+    if importlib.util.find_spec("jax") is None:
+        argv = ["train", "a2c", "--env", "phys2d/CartPole-v1", "--steps", "10", "--no-save"]
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "pip install 'gymnasium[jax]'" in err
