@@ -63,6 +63,8 @@ class Agent:
     """the custom network factories it was built with (``networks=``)"""
     session: Session | None = field(default=None, repr=False)
     """what :meth:`learn` continues from (set at the end of training)"""
+    defaults: str = ""
+    """where the hyperparameters come from, in words (a preset, defaults for the spaces)"""
     _env: EnvSource | None = field(default=None, repr=False)
 
     def attach_env(self, source: EnvSource) -> None:

@@ -203,7 +203,7 @@ def parse_wrappers(items: Sequence[str]) -> list[Any]:
 
 def _knobs_help(algo: str) -> str:
     from pgrl.algos import get_spec
-    from pgrl.config import field_docs, preset_envs
+    from pgrl.config import fallback_preset, field_docs, preset_envs
 
     spec = get_spec(algo)
     docs = field_docs(spec.config)
@@ -215,6 +215,18 @@ def _knobs_help(algo: str) -> str:
     if presets:
         lines.append(
             f"\npresets: {', '.join(presets)} (pgrl/presets/{spec.name}.yaml, with their sources)"
+        )
+    for kind in ("discrete", "box", "multidiscrete", "multibinary"):
+        values, source = fallback_preset(spec.name, kind)
+        if source:
+            settings = ", ".join(f"{k}={v}" for k, v in values.items())
+            lines.append(
+                f"without a preset, {kind} actions: {settings} ({' '.join(source.split())})"
+            )
+    if any(f.name == "learning_starts" for f in dataclasses.fields(spec.config)):
+        lines.append(
+            "without a preset or --set learning_starts, the random warm-up is at most a tenth "
+            "of --steps"
         )
     return "\n".join(lines)
 
@@ -279,6 +291,8 @@ def _report(agent: Any, as_json: bool) -> None:
                 f"evaluation over {summary['eval_episodes']} episodes: {mean:.1f} ± {std:.1f}"
             )
         )
+    if getattr(agent, "defaults", ""):
+        print(fit_stream(f"hyperparameters: {agent.defaults}"))
     if summary["run_dir"]:
         print(fit_stream(f"run saved in {summary['run_dir']}"))
     if as_json:

@@ -460,6 +460,11 @@ def _presets(algo: str) -> dict[str, dict[str, Any]]:
     return presets
 
 
+FALLBACK_PREFIX = "*"
+"""Preset entries named ``*box``, ``*discrete``...: the defaults for an environment without a
+preset, chosen by its action space (:attr:`pgrl.spaces.SpaceInfo.action_kind`)."""
+
+
 def preset_envs(algo: str) -> list[str]:
     """The environment ids that have a preset for ``algo``, in file order.
 
@@ -467,7 +472,24 @@ def preset_envs(algo: str) -> list[str]:
         >>> preset_envs("ppo")
         ['CartPole-v1', 'Acrobot-v1', 'Pendulum-v1']
     """
-    return list(_presets(algo))
+    return [k for k in _presets(algo) if not k.startswith(FALLBACK_PREFIX)]
+
+
+def fallback_preset(algo: str, action_kind: str) -> tuple[dict[str, Any], str | None]:
+    """The defaults (and their source) for an environment without a preset whose actions are
+    of ``action_kind``; empty, None when the algorithm's own defaults apply.
+
+    Example:
+        >>> values, source = fallback_preset("ppo", "box")
+        >>> values["rollout_steps"], values["normalize_obs"], source.split(":")[0]
+        (2048, True, 'CleanRL ppo_continuous_action.py')
+        >>> fallback_preset("ppo", "discrete")
+        ({}, None)
+    """
+    entry = _presets(algo).get(FALLBACK_PREFIX + action_kind, {})
+    values = {k: v for k, v in entry.items() if not k.startswith("_")}
+    source = entry.get("_source")
+    return values, None if source is None else str(source)
 
 
 def preset(algo: str, env_id: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from pgrl.agent import (
 from pgrl.algos import build_algorithm, get_spec
 from pgrl.callbacks import Callback, check_callbacks
 from pgrl.collect import Collector
-from pgrl.config import build_config, preset, preset_source, preset_steps
+from pgrl.config import build_config, fallback_preset, preset, preset_source, preset_steps
 from pgrl.envs import EnvLike, EnvSource, Vectorization, env_from_record, resolve_env
 from pgrl.errors import CheckpointError, ConfigError, PgrlError
 from pgrl.loop import make_buffer, run_loop
@@ -118,7 +118,12 @@ def train(
     check_callbacks(callbacks)
     source = resolve_env(env, env_kwargs, wrappers)
     torch_device = resolve_device(device)
-    cfg = resolve_config(spec.name, source.preset_id or source.name, config)
+    key = source.preset_id or source.name
+    if steps is None:
+        steps = preset_steps(spec.name, key)
+    kind = None if preset_source(spec.name, key) else source.spaces().action_kind
+    cfg = resolve_config(spec.name, key, config, action_kind=kind, steps=steps)
+    defaults = defaults_applied(spec.name, key, kind, config, cfg)
     if source.num_envs is not None and cfg.num_envs != source.num_envs:
         if config is not None and "num_envs" in config:
             raise ConfigError(
@@ -126,8 +131,6 @@ def train(
                 f"{source.num_envs} copies"
             )
         cfg = dataclasses.replace(cfg, num_envs=source.num_envs)
-    if steps is None:
-        steps = preset_steps(spec.name, source.preset_id or source.name)
     run = RunSpec(
         steps=steps,
         eval_episodes=eval_episodes,
@@ -159,7 +162,8 @@ def train(
                     "steps": steps,
                     "device": str(torch_device),
                     "custom_networks": sorted(networks or {}),
-                    "preset_source": preset_source(spec.name, source.preset_id or source.name),
+                    "preset_source": preset_source(spec.name, key),
+                    "defaults": defaults,
                     "config": config_dict(cfg),
                     "obs_space": spaces.obs_space,
                     "act_space": spaces.act_space,
@@ -169,6 +173,7 @@ def train(
             agent = Agent(spec.name, source.name, seed, cfg, algorithm, spaces, run_dir=out_dir)
             agent.attach_env(source)
             agent.networks = dict(networks or {})
+            agent.defaults = defaults
             buffer = make_buffer(algorithm, spaces)
             state = LoopState(
                 next_log=run.log_interval,
@@ -340,13 +345,62 @@ def learn_more(
         return _finish(agent, run)
 
 
-def resolve_config(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None) -> Any:
-    """The algorithm's config: defaults, then the (algo, env) preset, then ``overrides``."""
+def resolve_config(
+    algo: str,
+    env_id: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    action_kind: str | None = None,
+    steps: int | None = None,
+) -> Any:
+    """The algorithm's config: defaults, then the (algo, env) preset, then ``overrides``.
+
+    An environment without a preset gets the defaults for its ``action_kind`` where the
+    presets give some (``*box`` entries: e.g. PPO's continuous-control settings) instead of
+    settings tuned for another kind of task. With the budget ``steps``, a random warm-up
+    (``learning_starts``) that neither the preset nor ``overrides`` sets is at most a tenth
+    of the budget, so that a short run learns at all.
+    """
     spec = get_spec(algo)
     if overrides is not None and not isinstance(overrides, Mapping):
         raise ConfigError(f"config must be a mapping of names to values, got {overrides!r}")
-    values = {**preset(spec.name, env_id), **dict(overrides or {})}
+    base = preset(spec.name, env_id)
+    if not base and action_kind is not None:
+        base = fallback_preset(spec.name, action_kind)[0]
+    values = {**base, **dict(overrides or {})}
+    fields = {f.name: f for f in dataclasses.fields(spec.config)}
+    if steps is not None and "learning_starts" in fields and "learning_starts" not in values:
+        default = fields["learning_starts"].default
+        if isinstance(default, int) and default > steps // 10:
+            values["learning_starts"] = steps // 10
     return build_config(spec.config, values)
+
+
+def defaults_applied(
+    algo: str,
+    env_id: str,
+    action_kind: str | None,
+    overrides: Mapping[str, Any] | None,
+    config: Any,
+) -> str:
+    """In words, where the run's hyperparameters come from (``config.json``'s ``defaults``)."""
+    if preset_source(algo, env_id):
+        where = f"the preset for {env_id} (pgrl/presets/{algo}.yaml)"
+    else:
+        source = fallback_preset(algo, action_kind)[1] if action_kind else None
+        where = f"no preset for {env_id}: "
+        where += (
+            f"the defaults for {action_kind} actions ({source})"
+            if source
+            else f"{algo}'s own defaults (pgrl train {algo} --help)"
+        )
+    given = sorted(overrides or {})
+    if given:
+        where += f"; set by you: {', '.join(given)}"
+    warmup = getattr(config, "learning_starts", None)
+    if warmup is not None and "learning_starts" not in (overrides or {}):
+        where += f"; learning_starts {warmup}"
+    return where
 
 
 def check_seed(seed: Any) -> None:

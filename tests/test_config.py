@@ -238,3 +238,48 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
         match = "not a regular file"
     with pytest.raises(ConfigError, match=match):
         load_yaml_config(path)
+
+
+def test_an_env_without_a_preset_gets_defaults_for_its_action_space() -> None:
+    from pgrl.train import resolve_config
+
+    box = resolve_config("ppo", "MountainCarContinuous-v0", action_kind="box")
+    assert (box.num_envs, box.rollout_steps, box.entropy_coef, box.normalize_obs) == (
+        1,
+        2048,
+        0.0,
+        True,
+    )
+    discrete = resolve_config("ppo", "MountainCar-v0", action_kind="discrete")
+    assert (discrete.num_envs, discrete.rollout_steps, discrete.entropy_coef) == (4, 128, 0.01)
+    preset = resolve_config("ppo", "Pendulum-v1", action_kind="box")  # its preset wins
+    assert (preset.num_envs, preset.rollout_steps) == (4, 1024)
+    mine = resolve_config("ppo", "X-v0", {"num_envs": 3}, action_kind="box")
+    assert (mine.num_envs, mine.rollout_steps) == (3, 2048)
+
+
+def test_the_random_warm_up_scales_with_a_short_budget_unless_set() -> None:
+    from pgrl.train import resolve_config
+
+    assert resolve_config("td3", "X-v0", steps=20_000).learning_starts == 2_000
+    assert resolve_config("td3", "X-v0", steps=1_000_000).learning_starts == 25_000
+    assert resolve_config("td3", "X-v0", {"learning_starts": 7}, steps=20_000).learning_starts == 7
+    assert resolve_config("td3", "Pendulum-v1", steps=2_000).learning_starts == 1_000  # preset
+
+
+def test_a_run_records_where_its_hyperparameters_come_from(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pgrl
+
+    pgrl.train(
+        "td3",
+        "MountainCarContinuous-v0",
+        steps=300,
+        config={"hidden_sizes": (8,)},
+        run_dir=tmp_path / "r",
+        eval_episodes=0,
+    )
+    defaults = json.loads((tmp_path / "r" / "config.json").read_text())["defaults"]
+    assert defaults.startswith("no preset for MountainCarContinuous-v0: td3's own defaults")
+    assert "set by you: hidden_sizes" in defaults and "learning_starts 30" in defaults
