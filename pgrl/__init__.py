@@ -12,6 +12,7 @@ from typing import Any
 from pgrl.agent import Agent, load_agent
 from pgrl.algos import ALGORITHMS
 from pgrl.callbacks import EvalCallback, StopOnReturn
+from pgrl.diagnostics import GradientDiagnostics
 from pgrl.envs import EnvSource, resolve_env
 from pgrl.errors import PgrlError
 from pgrl.evaluation import EvalResult
@@ -39,6 +40,7 @@ __all__ = [
     "EnvSource",
     "EvalCallback",
     "EvalResult",
+    "GradientDiagnostics",
     "PgrlError",
     "StopOnReturn",
     "__version__",

@@ -7,6 +7,7 @@
     pgrl list
     pgrl bench [...]
     pgrl verify [...]
+    pgrl diagnose [--env ID] [--episodes N] [--out DIR]
 
 Every problem the user can fix is printed as one line and exits with status 2.
 """
@@ -123,6 +124,15 @@ def _train_parser() -> argparse.ArgumentParser:
         default=None,
         help="steps between periodic checkpoints, each an exact-resume point "
         "(default 0: only at the end and on Ctrl-C, SIGTERM or SIGHUP)",
+    )
+    p.add_argument(
+        "--diagnostics",
+        type=int,
+        default=0,
+        metavar="EVERY",
+        help="every EVERY updates, log the policy gradient's noise (SNR, noise scale, cosine "
+        "to a larger fresh sample, value fit) as diag/... metrics; the run itself is unchanged "
+        "(docs/diagnostics.md). Default 0: off",
     )
     p.add_argument(
         "--vectorization",
@@ -268,6 +278,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         eval_episodes=args.eval_episodes,
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
+        diagnostics_every=args.diagnostics,
         progress=False if args.quiet else None,
         save=not args.no_save,
         overwrite=args.overwrite,
@@ -438,6 +449,12 @@ def cmd_bench(argv: Sequence[str]) -> int:
     return bench_main(list(argv))
 
 
+def cmd_diagnose(argv: Sequence[str]) -> int:
+    from pgrl.diagnostics.cli import main as diagnose_main
+
+    return diagnose_main(list(argv))
+
+
 def cmd_verify(argv: Sequence[str]) -> int:
     from pgrl.verify.report import main as verify_main
 
@@ -452,6 +469,7 @@ COMMANDS = {
     "list": cmd_list,
     "bench": cmd_bench,
     "verify": cmd_verify,
+    "diagnose": cmd_diagnose,
 }
 
 

@@ -65,6 +65,7 @@ def train(
     save: bool | None = None,
     overwrite: bool = False,
     callbacks: Sequence[Callback] = (),
+    diagnostics_every: int = 0,
     eval_episodes: int = 10,
     eval_every: int = 0,
     log_interval: int | None = None,
@@ -96,6 +97,10 @@ def train(
             finished or interrupted run is never wiped by mistake).
         callbacks: :class:`pgrl.callbacks.Callback` objects: periodic evaluation, early stop,
             custom metrics.
+        diagnostics_every: every this many updates, measure the policy gradient's noise
+            (SNR, noise scale, cosine to a larger fresh sample, value fit) into ``diag/...``
+            metrics (:class:`pgrl.diagnostics.GradientDiagnostics`); 0: never. The run's
+            parameters are the same with or without.
         eval_episodes: deterministic evaluation episodes at the end (0: none).
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
@@ -115,7 +120,7 @@ def train(
     """
     spec = get_spec(algo)
     check_seed(seed)
-    check_callbacks(callbacks)
+    callbacks = with_diagnostics(callbacks, diagnostics_every)
     source = resolve_env(env, env_kwargs, wrappers)
     torch_device = resolve_device(device)
     key = source.preset_id or source.name
@@ -343,6 +348,18 @@ def learn_more(
             if source.vector is None:
                 envs.close()
         return _finish(agent, run)
+
+
+def with_diagnostics(callbacks: Sequence[Callback], every: int) -> list[Any]:
+    """``callbacks``, checked, plus gradient diagnostics every ``every`` updates (0: none)."""
+    check_callbacks(callbacks)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError(f"diagnostics_every must be an integer >= 0, got {every!r}")
+    if not every:
+        return list(callbacks)
+    from pgrl.diagnostics import GradientDiagnostics
+
+    return [*callbacks, GradientDiagnostics(every=every)]
 
 
 def resolve_config(

@@ -145,10 +145,9 @@ class A2C:
     def load_exploration_state(self, state: Tensor) -> None:
         pass
 
-    def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
-        """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
+    def terms(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(log π(a|s), A, entropy, V(s), y) of one rollout, each ``(T, N)``, with gradients."""
         config = self.config
-        mask = rollout.loss_mask
         # critic: one forward pass for V(s) and V(s'); only V(s) keeps its gradient
         both = self.value(torch.cat([rollout.obs, rollout.next_obs]))
         value, next_value = both[: len(rollout.obs)], both[len(rollout.obs) :].detach()
@@ -156,12 +155,33 @@ class A2C:
         # A_t = y_t − V(s_t), a constant weight of ∇log π
         advantage = target - value.detach()
         if config.normalize_advantages:
-            advantage = normalize_advantages(advantage, mask)
-        # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
+            advantage = normalize_advantages(advantage, rollout.loss_mask)
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+        return log_prob, advantage, entropy, value, target
+
+    def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
+        """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
+        mask = rollout.loss_mask
+        log_prob, advantage, entropy, value, target = self.terms(rollout)
+        # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
         policy_loss = policy_gradient_loss(log_prob, advantage, mask)
-        critic_loss = value_loss(value, target, config.value_loss, mask)
+        critic_loss = value_loss(value, target, self.config.value_loss, mask)
         return policy_loss, critic_loss, entropy_bonus(entropy, mask)
+
+    def policy_objective(self, rollout: Rollout, masks: Tensor | None = None) -> Tensor:
+        """The policy loss that :meth:`update` differentiates, at the current parameters.
+
+        Args:
+            rollout: the batch ``(T, N)``.
+            masks: None for the scalar loss of the whole rollout; or ``(K, T, N)`` 0/1 row
+                selections, for a ``(K,)`` tensor whose entry k is the same loss with its
+                mean over the rows of mask k (advantages, and their normalisation, still
+                come from the whole rollout). Used by :mod:`pgrl.diagnostics`.
+        """
+        log_prob, advantage, _, _, _ = self.terms(rollout)
+        if masks is None:
+            return policy_gradient_loss(log_prob, advantage, rollout.loss_mask)
+        return torch.stack([policy_gradient_loss(log_prob, advantage, m) for m in masks])
 
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config

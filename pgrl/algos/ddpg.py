@@ -239,10 +239,23 @@ class DDPG:
         self.critic_optimizer.step(loss)
         return loss.detach()
 
+    def policy_objective(self, batch: Batch, masks: Tensor | None = None) -> Tensor:
+        """The actor loss −mean Q(s, μ(s)) that :meth:`actor_step` differentiates.
+
+        Args:
+            batch: the replay minibatch ``(B, ...)``.
+            masks: None for the scalar loss; or ``(K, B)`` 0/1 row selections, for a ``(K,)``
+                tensor whose entry k is the loss on the rows of mask k. Used by
+                :mod:`pgrl.diagnostics`.
+        """
+        if masks is None:
+            return actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
+        return torch.stack([self.policy_objective(batch_rows(batch, m)) for m in masks])
+
     def actor_step(self, batch: Batch) -> Tensor:
         """Ascend Q(s, μ(s)); the critic is frozen so it receives no gradient."""
         with frozen(self.critic):
-            loss = actor_loss(self.critic(batch.obs, self.actor(batch.obs)))
+            loss = self.policy_objective(batch)
             self.actor_optimizer.step(loss)
         return loss.detach()
 
@@ -253,3 +266,16 @@ class DDPG:
         soft_update_(self.actor_target, self.actor, self.config.tau)
         soft_update_(self.critic_target, self.critic, self.config.tau)
         return {"value_loss": critic_loss, "policy_loss": policy_loss}
+
+
+def batch_rows(batch: Batch, mask: Tensor) -> Batch:
+    """The rows of ``batch`` where ``mask`` ``(B,)`` is 1."""
+    keep = mask.bool()
+    return Batch(
+        batch.obs[keep],
+        batch.actions[keep],
+        batch.rewards[keep],
+        batch.next_obs[keep],
+        batch.terminated[keep],
+        batch.truncated[keep],
+    )

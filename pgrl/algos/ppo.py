@@ -377,6 +377,33 @@ class PPO:
             clip_fraction,
         )
 
+    def policy_objective(self, rollout: Rollout, masks: Tensor | None = None) -> Tensor:
+        """The clipped-surrogate loss that :meth:`update` differentiates, at the current θ.
+
+        At the parameters that collected the rollout ρ = 1, so its gradient is the first
+        minibatch step's, −mean[A ∇log π], over the whole rollout. The rollout is prepared
+        as :meth:`update` prepares it (:meth:`prepare`), then the normalizers' statistics are
+        put back: calling this changes nothing.
+
+        Args:
+            rollout: the batch ``(T, N)``.
+            masks: None for the scalar loss of the whole rollout; or ``(K, T, N)`` 0/1 row
+                selections, for a ``(K,)`` tensor whose entry k is the loss on the rows of
+                mask k (advantages normalized over the whole rollout, as in the update).
+                Used by :mod:`pgrl.diagnostics`.
+        """
+        statistics = [m for m in (self.obs_normalizer, self.reward_scaler) if m is not None]
+        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in statistics]
+        data = self.prepare(rollout)
+        for module, state in zip(statistics, saved, strict=True):
+            module.load_state_dict(state)
+        count = data.advantage.shape[0]
+        if masks is None:
+            return self.minibatch_terms(data, torch.arange(count)).policy_loss
+        real = rollout.mask.reshape(-1).bool()
+        rows = [m.reshape(-1)[real].nonzero().squeeze(1) for m in masks]
+        return torch.stack([self.minibatch_terms(data, index).policy_loss for index in rows])
+
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
         data = self.prepare(rollout)

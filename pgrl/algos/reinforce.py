@@ -165,10 +165,12 @@ class Reinforce:
     def load_exploration_state(self, state: Tensor) -> None:
         pass
 
-    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+    def advantages(self, rollout: Rollout) -> tuple[Tensor, Tensor]:
+        """(the weight G_t − b of ∇log π, the returns G_t the baseline regresses on), ``(T, N)``.
+
+        G_t (or r(τ)); a time-limit cut bootstraps from V(s') when V exists.
+        """
         config = self.config
-        mask = rollout.loss_mask
-        # 1. returns: G_t (or r(τ)); a time-limit cut bootstraps from V(s') when V exists
         next_values = None
         if self.value is not None:
             with torch.no_grad():
@@ -184,7 +186,29 @@ class Reinforce:
                 rollout.terminated, rollout.truncated, config.gamma
             )
         if config.normalize_advantages:
-            advantage = normalize_advantages(advantage, mask)
+            advantage = normalize_advantages(advantage, rollout.loss_mask)
+        return advantage, returns
+
+    def policy_objective(self, rollout: Rollout, masks: Tensor | None = None) -> Tensor:
+        """The policy loss that :meth:`update` differentiates, at the current parameters.
+
+        Args:
+            rollout: the batch of episodes ``(T, N)``.
+            masks: None for the scalar loss; or ``(K, T, N)`` 0/1 row selections, for a
+                ``(K,)`` tensor whose entry k is the same loss with its mean over the rows of
+                mask k (weights from the whole batch). Used by :mod:`pgrl.diagnostics`.
+        """
+        advantage, _ = self.advantages(rollout)
+        log_prob, _ = self.policy.log_prob_entropy(rollout.obs, rollout.actions)
+        if masks is None:
+            return reinforce_loss(log_prob, advantage, 0.0, rollout.loss_mask)
+        return torch.stack([reinforce_loss(log_prob, advantage, 0.0, m) for m in masks])
+
+    def update(self, rollout: Rollout) -> dict[str, Tensor]:
+        config = self.config
+        mask = rollout.loss_mask
+        # 1. returns: G_t (or r(τ)) and the baseline b(s_t)
+        advantage, returns = self.advantages(rollout)
 
         # 2. the policy step: ascend mean_t[(G_t − b) ∇log π(a_t|s_t)]
         log_prob, entropy = self.policy.log_prob_entropy(rollout.obs, rollout.actions)

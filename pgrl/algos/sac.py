@@ -40,7 +40,7 @@ from pgrl.algos.base import (
     to_cpu,
     to_device,
 )
-from pgrl.algos.ddpg import critic_target
+from pgrl.algos.ddpg import batch_rows, critic_target
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
@@ -278,11 +278,30 @@ class SAC:
         temperature step reuses.
         """
         with frozen(self.critic):
-            action, log_prob = self.policy.rsample(batch.obs)
-            q1, q2 = self.critic(batch.obs, action)
-            loss = sac_actor_loss(torch.min(q1, q2), log_prob, self.temperature.alpha)
+            loss, log_prob = self.policy_terms(batch)
             self.policy_optimizer.step(loss)
         return loss.detach(), log_prob.detach()
+
+    def policy_terms(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """(α log π − min Q through a reparameterised action a ~ π(·|s), log π(a|s))."""
+        action, log_prob = self.policy.rsample(batch.obs)
+        q1, q2 = self.critic(batch.obs, action)
+        return sac_actor_loss(torch.min(q1, q2), log_prob, self.temperature.alpha), log_prob
+
+    def policy_objective(self, batch: Batch, masks: Tensor | None = None) -> Tensor:
+        """The policy loss that :meth:`policy_step` differentiates (it draws fresh actions
+        from torch's global generator: save and restore it around a call that must not
+        change a run).
+
+        Args:
+            batch: the replay minibatch ``(B, ...)``.
+            masks: None for the scalar loss; or ``(K, B)`` 0/1 row selections, for a ``(K,)``
+                tensor whose entry k is the loss on the rows of mask k. Used by
+                :mod:`pgrl.diagnostics`.
+        """
+        if masks is None:
+            return self.policy_terms(batch)[0]
+        return torch.stack([self.policy_objective(batch_rows(batch, m)) for m in masks])
 
     def temperature_step(self, log_prob: Tensor) -> Tensor:
         """Move log α along −∇J(α): down when the entropy exceeds H̄, up when it falls short."""

@@ -37,7 +37,7 @@ from pgrl.algos.base import (
     to_cpu,
     to_device,
 )
-from pgrl.algos.ddpg import GaussianNoise, actor_loss, critic_target
+from pgrl.algos.ddpg import GaussianNoise, actor_loss, batch_rows, critic_target
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
@@ -281,10 +281,23 @@ class TD3:
         self.critic_optimizer.step(loss)
         return loss.detach()
 
+    def policy_objective(self, batch: Batch, masks: Tensor | None = None) -> Tensor:
+        """The actor loss −mean Q_1(s, μ(s)) that :meth:`actor_step` differentiates.
+
+        Args:
+            batch: the replay minibatch ``(B, ...)``.
+            masks: None for the scalar loss; or ``(K, B)`` 0/1 row selections, for a ``(K,)``
+                tensor whose entry k is the loss on the rows of mask k. Used by
+                :mod:`pgrl.diagnostics`.
+        """
+        if masks is None:
+            return actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
+        return torch.stack([self.policy_objective(batch_rows(batch, m)) for m in masks])
+
     def actor_step(self, batch: Batch) -> Tensor:
         """Ascend Q_1(s, μ(s)), DDPG's actor loss; the critics are frozen."""
         with frozen(self.critic):
-            loss = actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
+            loss = self.policy_objective(batch)
             self.actor_optimizer.step(loss)
         return loss.detach()
 
