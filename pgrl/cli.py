@@ -105,6 +105,22 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="environment steps (default: preset)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help="one run per seed, in parallel processes (one torch thread each, at most one per "
+        "core), into one group directory (--run-dir; default runs/ALGO-ENV-seeds-TIME) holding "
+        "seed-S/ runs, group.json and learning-curve.png; prints a line per seed and the IQM "
+        "of the final evaluation returns with its 95%% stratified bootstrap interval",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="with --seeds: runs at once (default: one per seed, at most the cores)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -264,6 +280,8 @@ def cmd_train(argv: Sequence[str]) -> int:
     set_threads(args.threads)
     overrides = load_yaml_config(args.config) if args.config else {}
     overrides.update(parse_set_options(args.overrides))
+    if args.seeds is not None:
+        return _train_seeds(args, overrides)
     agent = train(
         args.algo,
         args.env,
@@ -285,6 +303,37 @@ def cmd_train(argv: Sequence[str]) -> int:
         vectorization=args.vectorization,
     )
     _report(agent, args.json)
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """``pgrl train ALGO --seeds S...``: the seeds in parallel processes, into one group."""
+    for seed in args.seeds:
+        check_seed(seed, "--seeds")
+    if args.no_save:
+        raise ConfigError("--seeds writes a group directory; it cannot be used with --no-save")
+    from pgrl.seeds import train_seeds
+
+    group = train_seeds(
+        args.algo,
+        args.env,
+        args.seeds,
+        steps=args.steps,
+        config=overrides,
+        group_dir=args.run_dir,
+        processes=args.processes,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        wrappers=parse_wrappers(args.wrapper),
+        device=args.device,
+        eval_episodes=args.eval_episodes,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        vectorization=args.vectorization,
+        overwrite=args.overwrite,
+        diagnostics_every=args.diagnostics,
+    )
+    if args.json:
+        print(json.dumps(group.to_dict()))
     return 0
 
 
@@ -417,15 +466,58 @@ def cmd_eval(argv: Sequence[str]) -> int:
 
 
 def cmd_plot(argv: Sequence[str]) -> int:
-    p = OneLineParser(prog="pgrl plot", description="Plot learning curves of runs.")
-    p.add_argument("runs", nargs="+", help="run directories (several seeds form a band)")
-    p.add_argument("--out", default="learning-curve.png")
-    p.add_argument("--metric", default="episode_return_mean")
+    p = OneLineParser(
+        prog="pgrl plot",
+        description="Plot learning curves of runs: the interquartile mean (IQM) over seeds "
+        "with a 95% stratified bootstrap interval (docs/results.md).",
+    )
+    p.add_argument(
+        "runs",
+        nargs="+",
+        help="run directories or group directories (pgrl train --seeds); runs that differ "
+        "only in --seed or --steps form one curve",
+    )
+    p.add_argument(
+        "--out", default="learning-curve.png", help="image file (.png; .pdf or .svg for a paper)"
+    )
+    p.add_argument(
+        "--metric",
+        default="episode_return_mean",
+        help="column of metrics.csv, e.g. eval_return_mean (default episode_return_mean)",
+    )
     p.add_argument("--title")
+    p.add_argument(
+        "--x",
+        default="steps",
+        metavar="{steps,seconds}",
+        help="x axis: environment steps (default) or wall-clock seconds",
+    )
+    p.add_argument("--per-seed", action="store_true", help="also draw each seed's own curve")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="one curve per algorithm, whatever its hyperparameters, and one panel per "
+        "environment",
+    )
+    p.add_argument(
+        "--stat",
+        default="iqm",
+        metavar="{iqm,mean,median}",
+        help="statistic over seeds (default iqm)",
+    )
     args = p.parse_args(argv)
     from pgrl.plot import plot_runs
 
-    out = plot_runs(args.runs, args.out, metric=args.metric, title=args.title)
+    out = plot_runs(
+        args.runs,
+        args.out,
+        metric=args.metric,
+        title=args.title,
+        x=args.x,
+        per_seed=args.per_seed,
+        compare=args.compare,
+        statistic=args.stat,
+    )
     print(fit_stream(f"wrote {out}"))
     return 0
 

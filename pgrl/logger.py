@@ -41,15 +41,63 @@ TB_DIR = "tb"
 
 _FIXED_COLUMNS = ("env_steps", "time_s")
 
-# Stable-Baselines3's names, so that pgrl and SB3 runs share panels in one TensorBoard.
-_TB_TAGS = {
-    "episode_return_mean": "rollout/ep_rew_mean",
+# Columns declared up front, in this order, when the logger knows the algorithm: two runs of
+# one algorithm then share a header, whenever their first episode ended or their first
+# evaluation came. A metric not declared here (a callback's, a diagnostic's) is added after
+# them when first seen.
+_LEADING_COLUMNS = ("episode_return_mean", "episode_length_mean")
+_TRAILING_COLUMNS = ("steps_per_second", "eval_return_mean", "eval_return_std", "train_seconds")
+ALGO_COLUMNS: dict[str, tuple[str, ...]] = {
+    "reinforce": ("policy_loss", "entropy", "value_loss"),
+    "a2c": ("policy_loss", "value_loss", "entropy"),
+    "ppo": ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"),
+    "ddpg": ("value_loss", "policy_loss"),
+    "td3": ("value_loss", "policy_loss"),
+    "sac": ("value_loss", "policy_loss", "alpha_loss", "alpha", "entropy"),
+}
+"""The update metrics of each algorithm, in their ``metrics.csv`` order."""
+
+# Stable-Baselines3's tags, so that pgrl and SB3 runs share panels in one TensorBoard. A key
+# gets SB3's tag only where pgrl's value has SB3's definition (SB3 2.x: common/
+# base_class.py, on_policy_algorithm.py, a2c.py, ppo.py, td3.py, sac.py, callbacks.py).
+# A quantity pgrl defines otherwise keeps a pgrl tag, so that no panel mixes two definitions:
+# value_loss is ½·MSE (or Huber) where SB3 logs the MSE; SAC's alpha_loss is
+# −mean(α(log π + H̄)) where SB3's ent_coef_loss uses log α. An algorithm that also reports
+# SB3's definitions under the keys below (value_mse, explained_variance, ...) fills SB3's tags.
+_TB_TAGS: dict[str, str] = {
+    "episode_return_mean": "rollout/ep_rew_mean",  # both: mean over the last 100 episodes
     "episode_length_mean": "rollout/ep_len_mean",
-    "steps_per_second": "time/fps",
     "eval_return_mean": "eval/mean_reward",
     "eval_return_std": "eval/std_reward",
+    "eval_length_mean": "eval/mean_ep_length",
     "learning_rate": "train/learning_rate",
+    "explained_variance": "train/explained_variance",
+    "approx_kl": "train/approx_kl",  # both mean[(ρ − 1) − log ρ]
+    "clip_fraction": "train/clip_fraction",
+    "std": "train/std",
+    "n_updates": "train/n_updates",
+    "value_mse": "train/value_loss",
+    "value_loss": "pgrl/value_loss",
+    "steps_per_second": "pgrl/steps_per_second",  # since the previous row; time/fps is the run's
+    "train_seconds": "pgrl/train_seconds",
+    "policy_loss": "train/policy_loss",
+    "entropy": "train/entropy_loss",
 }
+# On-policy: SB3 logs entropy_loss = −mean entropy, so pgrl's (positive) entropy is negated.
+_NEGATED = frozenset({"entropy"})
+_TB_TAGS_BY_ALGO: dict[str, dict[str, str]] = {
+    "ppo": {"policy_loss": "train/policy_gradient_loss"},  # −mean min(ρA, clip(ρ)A)
+    "ddpg": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},
+    "td3": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},
+    "sac": {
+        "policy_loss": "train/actor_loss",  # mean(α log π − min Q)
+        "value_mse": "train/critic_loss",
+        "alpha": "train/ent_coef",
+        "alpha_loss": "pgrl/alpha_loss",
+        "entropy": "train/entropy",  # −mean log π, positive: SB3 logs no entropy for SAC
+    },
+}
+_TB_NOT_NEGATED = {("sac", "entropy")}
 
 
 def _clock() -> float:
@@ -145,21 +193,56 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def tensorboard_tag(key: str) -> str:
+def tensorboard_tag(key: str, algo: str | None = None) -> str:
     """Map a metric key to its TensorBoard tag.
 
-    Known keys get Stable-Baselines3's tags; any other key goes under ``train/``.
+    Keys whose pgrl value has Stable-Baselines3's definition get SB3's tag (for ``algo``
+    where SB3's name depends on the algorithm); ``value_loss`` (½·MSE) and a few others keep
+    a ``pgrl/`` tag; a key that already has a ``/`` (``diag/snr``) is its own tag; any other
+    key goes under ``train/``.
 
     Args:
         key: metric name as passed to :meth:`RunLogger.log`.
+        algo: the algorithm's name, or None for the on-policy names.
 
     Returns:
         The TensorBoard scalar tag.
 
-    >>> tensorboard_tag("episode_return_mean"), tensorboard_tag("policy_loss")
-    ('rollout/ep_rew_mean', 'train/policy_loss')
+    >>> tensorboard_tag("episode_return_mean"), tensorboard_tag("policy_loss", "ppo")
+    ('rollout/ep_rew_mean', 'train/policy_gradient_loss')
+    >>> tensorboard_tag("value_loss"), tensorboard_tag("grad_norm"), tensorboard_tag("diag/snr")
+    ('pgrl/value_loss', 'train/grad_norm', 'diag/snr')
     """
-    return _TB_TAGS.get(key, f"train/{key}")
+    if "/" in key:  # already a tag: the diagnostics' diag/...
+        return key
+    tag = _TB_TAGS_BY_ALGO.get(algo or "", {}).get(key)
+    if tag is None:
+        tag = _TB_TAGS.get(key, f"train/{key}")
+    return tag
+
+
+def tensorboard_scalar(key: str, value: float, algo: str | None = None) -> tuple[str, float]:
+    """The TensorBoard tag and value of a metric: :func:`tensorboard_tag`, and the value
+    negated where SB3's tag holds the negative of pgrl's quantity (entropy → entropy_loss).
+
+    >>> tensorboard_scalar("entropy", 0.5, "a2c"), tensorboard_scalar("entropy", 0.5, "sac")
+    (('train/entropy_loss', -0.5), ('train/entropy', 0.5))
+    """
+    negate = key in _NEGATED and (algo or "", key) not in _TB_NOT_NEGATED
+    return tensorboard_tag(key, algo), -value if negate else value
+
+
+def metric_columns(algo: str | None) -> tuple[str, ...]:
+    """The metric columns of ``metrics.csv`` (after env_steps and time_s) declared for
+    ``algo``, in order; empty when the algorithm is unknown (columns then come as seen).
+
+    >>> metric_columns("a2c")  # doctest: +NORMALIZE_WHITESPACE
+    ('episode_return_mean', 'episode_length_mean', 'policy_loss', 'value_loss', 'entropy',
+     'steps_per_second', 'eval_return_mean', 'eval_return_std', 'train_seconds')
+    """
+    if algo is None or algo not in ALGO_COLUMNS:
+        return ()
+    return (*_LEADING_COLUMNS, *ALGO_COLUMNS[algo], *_TRAILING_COLUMNS)
 
 
 def _format_duration(seconds: float) -> str:
@@ -167,6 +250,11 @@ def _format_duration(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "?"
     return str(datetime.timedelta(seconds=round(seconds)))
+
+
+def _return_text(value: float) -> str:
+    """The progress display's return, with what it means."""
+    return f"return {value:.1f} (mean of last 100 episodes)"
 
 
 def _format_cell(value: float) -> str:
@@ -188,6 +276,11 @@ class RunLogger:
             (:meth:`message` still prints).
         print_interval_s: least wall seconds between two plain progress lines.
         stream: where progress and messages go; ``sys.stderr`` by default.
+        resume_from: continue the ``metrics.csv`` of an interrupted run, dropping its rows
+            after this step.
+        algo: the algorithm's name: fixes the CSV's columns up front
+            (:func:`metric_columns`) and picks its Stable-Baselines3 TensorBoard tags
+            (:func:`tensorboard_tag`). None: columns in first-seen order, on-policy tags.
 
     Example::
 
@@ -206,6 +299,7 @@ class RunLogger:
         print_interval_s: float = 10.0,
         stream: TextIO | None = None,
         resume_from: int | None = None,
+        algo: str | None = None,
     ) -> None:
         if total_steps <= 0:
             raise PgrlError(f"total_steps must be a positive number of steps, got {total_steps}.")
@@ -215,10 +309,15 @@ class RunLogger:
         self._stream: TextIO = stream if stream is not None else sys.stderr
         self._start = _clock()
         self._closed = False
+        self.algo = algo
+        # time/fps is SB3's: steps of this process (a resumed run counts from its checkpoint)
+        # over the wall time since the logger started
+        self._start_steps = 0 if resume_from is None else int(resume_from)
 
         self._csv_file: Any = None  # an open text file, or None when nothing goes to disk
         self._csv_writer: Any = None
-        self._keys: list[str] = []  # metric columns after env_steps and time_s, in first-seen order
+        # metric columns after env_steps and time_s: the declared ones, then first-seen order
+        self._keys: list[str] = []
         self._tb_writer: Any = None
         if self.run_dir is not None:
             csv_path = self.run_dir / METRICS_FILE
@@ -241,7 +340,9 @@ class RunLogger:
                 raise PgrlError(f"could not write {csv_path}: {_reason(exc)}") from None
             self._csv_writer = csv.writer(self._csv_file)
             if not has_rows:
-                self._write(lambda: self._csv_writer.writerow(_FIXED_COLUMNS))
+                self._keys = list(metric_columns(algo))
+                header = [*_FIXED_COLUMNS, *self._keys]
+                self._write(lambda: self._csv_writer.writerow(header))
             if tensorboard:
                 # Imported here: it costs about a second and a progress-only logger never needs it.
                 from torch.utils.tensorboard import SummaryWriter
@@ -324,10 +425,15 @@ class RunLogger:
 
         if self._tb_writer is not None:
             try:
+                step = int(env_steps)
                 for key, value in values.items():
-                    self._tb_writer.add_scalar(
-                        tensorboard_tag(key), value, global_step=int(env_steps)
-                    )
+                    tag, shown = tensorboard_scalar(key, value, self.algo)
+                    self._tb_writer.add_scalar(tag, shown, global_step=step)
+                if elapsed > 0:
+                    fps = int((step - self._start_steps) / elapsed)  # int, as SB3 logs it
+                    self._tb_writer.add_scalar("time/fps", fps, global_step=step)
+                self._tb_writer.add_scalar("time/time_elapsed", int(elapsed), global_step=step)
+                self._tb_writer.add_scalar("time/total_timesteps", step, global_step=step)
             except OSError as exc:  # e.g. the writer thread met a full disk
                 writer, self._tb_writer = self._tb_writer, None
                 with contextlib.suppress(OSError):
@@ -388,9 +494,15 @@ class RunLogger:
     def progress_update(self, env_steps: int, episode_return: float | None = None) -> None:
         """Move the progress display to ``env_steps``; cheap enough to call every step.
 
+        The display shows one return, always with its meaning: the mean return of the last
+        100 training episodes (``episode_return_mean``, what :meth:`log` passes here). Its
+        frame stops at 100%: a run whose last update takes it past ``total_steps`` shows
+        ``total/total 100%``, and the closing plain line gives the steps actually taken.
+
         Args:
             env_steps: environment steps taken so far.
-            episode_return: latest mean episode return; ``None`` keeps the previous one.
+            episode_return: the mean return of the last 100 episodes; ``None`` keeps the
+                previous one.
         """
         if self._closed:
             return
@@ -398,9 +510,9 @@ class RunLogger:
         if episode_return is not None:
             self._return = float(episode_return)
         if self._bar is not None:
-            delta = self._steps - self._bar.n
-            if episode_return is not None:
-                self._bar.set_postfix_str(f"return {self._return:.1f}", refresh=False)
+            delta = min(self._steps, self.total_steps) - self._bar.n
+            if self._return is not None and episode_return is not None:
+                self._bar.set_postfix_str(_return_text(self._return), refresh=False)
             if delta > 0:
                 # update() redraws at most every tqdm mininterval, which keeps this call cheap.
                 self._bar.update(delta)
@@ -417,13 +529,14 @@ class RunLogger:
     def _print_line(self, steps_per_second: float, tail: str) -> None:
         """Print one plain progress line such as ``[ 40,000/100,000  40%] 5,200 steps/s ...``."""
         width = len(f"{self.total_steps:,}")
-        percent = 100.0 * self._steps / self.total_steps
+        shown = min(self._steps, self.total_steps)  # a clean 100% frame past the budget
+        percent = 100.0 * shown / self.total_steps
         parts = [
-            f"[{self._steps:>{width},}/{self.total_steps:,} {percent:3.0f}%]",
+            f"[{shown:>{width},}/{self.total_steps:,} {percent:3.0f}%]",
             f"{steps_per_second:,.0f} steps/s",
         ]
         if self._return is not None:
-            parts.append(f"return {self._return:.1f}")
+            parts.append(_return_text(self._return))
         parts.append(tail)
         print(f"{parts[0]} " + "  ".join(parts[1:]), file=self._stream, flush=True)
         self._printed_steps = self._steps
@@ -449,12 +562,17 @@ class RunLogger:
             return
         self._closed = True
         if self._bar is not None:
+            if self._steps >= self.total_steps and self._bar.n < self.total_steps:
+                self._bar.update(self.total_steps - self._bar.n)
             self._bar.close()
         elif self._mode == "plain" and self._steps > 0:
             # A closing line, so that even a run shorter than print_interval_s reports its end.
             elapsed = _clock() - self._start
             rate = self._steps / elapsed if elapsed > 0 else 0.0
-            self._print_line(rate, f"elapsed {_format_duration(elapsed)}")
+            tail = f"elapsed {_format_duration(elapsed)}"
+            if self._steps > self.total_steps:  # the last update ran past the budget
+                tail += f" ({self._steps:,} steps taken)"
+            self._print_line(rate, tail)
         errors: list[str] = []
         if self._csv_file is not None:
             file, self._csv_file, self._csv_writer = self._csv_file, None, None

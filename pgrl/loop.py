@@ -82,6 +82,7 @@ def run_loop(
         progress=progress,
         tensorboard=agent.run_dir is not None,
         resume_from=collector.env_steps if resumed else None,
+        algo=agent.algo,
     )
     clock = _Clock(agent.train_seconds, collector.env_steps)
     try:
@@ -102,7 +103,7 @@ def run_loop(
                     state.add_update(algorithm.update(data))
 
                 # log, evaluate, checkpoint
-                state.add_returns(collector.stats.pop()[0])
+                state.add_returns(*collector.stats.pop())
                 steps = collector.env_steps
                 stop = not hooks.step(agent, steps)
                 done = steps >= run.steps or stop
@@ -110,8 +111,7 @@ def run_loop(
                     _log_row(agent, logger, state, clock, steps, hooks)
                     state.next_log = _next_multiple(steps, run.log_interval)
                 else:
-                    last = state.recent_returns[-1] if state.recent_returns else None
-                    logger.progress_update(steps, last)
+                    logger.progress_update(steps)
                 if state.next_eval is not None and steps >= state.next_eval and run.eval_episodes:
                     _evaluate(agent, logger, clock, steps, run.eval_episodes)
                     state.next_eval = _next_multiple(steps, run.eval_every)
@@ -137,6 +137,8 @@ def run_loop(
                 rng=dict(checkpoint.capture_rng()),
             )
             hooks.end(agent)
+    except TrainingInterrupted:
+        raise  # its message already says where the checkpoint is
     except PgrlError as exc:  # e.g. a full disk: say what is kept
         kept = None if agent.run_dir is None else agent.run_dir / CHECKPOINT_FILE
         if kept is None or not kept.exists() or "last good checkpoint" in str(exc):

@@ -1,23 +1,35 @@
-"""Learning curves from run directories, with 95% confidence bands across seeds.
+"""Learning curves from run directories: the interquartile mean over seeds, with stratified
+bootstrap 95% confidence intervals.
 
 Each run directory holds the ``metrics.csv`` written by :class:`pgrl.logger.RunLogger` and,
-usually, the run's ``config.json``. Runs whose configs differ only in ``seed`` are repeats of
-one experiment: they are drawn as their mean with a Student-t confidence band, the way
-Henderson et al. (2018), "Deep Reinforcement Learning that Matters", ask results to be shown.
+usually, the run's ``config.json``. Runs whose configs differ only in ``seed`` (or in their
+step budget) are repeats of one experiment. Following rliable (Agarwal et al., "Deep
+Reinforcement Learning at the Edge of the Statistical Precipice", NeurIPS 2021), a group is
+drawn as the interquartile mean (IQM) of its seeds at each point of a common grid, with a
+percentile interval from a stratified bootstrap over the seeds. Unlike a mean ± t·s/√n band,
+that interval never leaves the range the returns took. ``docs/results.md`` explains how to
+read the figures.
+
+The statistics are plain NumPy (:func:`iqm`, :func:`stratified_bootstrap_ci`), computed as
+rliable computes them (``scipy.stats.trim_mean(x, 0.25)`` and percentile intervals over
+bootstrap resamples of runs drawn within each task); pgrl does not depend on rliable.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from pgrl.errors import PgrlError
 from pgrl.logger import METRICS_FILE, read_metrics
@@ -25,7 +37,40 @@ from pgrl.logger import METRICS_FILE, read_metrics
 CONFIG_FILE = "config.json"
 """Name of the run's configuration file inside a run directory."""
 
+GROUP_FILE = "group.json"
+"""Name of the summary file of a group of seeds (:func:`pgrl.seeds.train_seeds`)."""
+
 EVAL_METRIC = "eval_return_mean"
+
+Statistic = Literal["iqm", "mean", "median"]
+
+X_COLUMNS = {"steps": "env_steps", "seconds": "time_s"}
+"""The x axes :func:`plot_runs` offers, and the ``metrics.csv`` column each one reads."""
+
+COLUMN_LABELS = {
+    "env_steps": "environment steps",
+    "time_s": "wall-clock time (s)",
+    "train_seconds": "training time (s)",
+    "episode_return_mean": "training episode return (mean of the last 100 episodes)",
+    "episode_length_mean": "training episode length (mean of the last 100 episodes)",
+    "eval_return_mean": "evaluation return (deterministic policy, mean over episodes)",
+    "eval_return_std": "evaluation return, standard deviation over episodes",
+    "steps_per_second": "environment steps per second",
+    "policy_loss": "policy loss",
+    "value_loss": "value loss (½·MSE)",
+    "value_mse": "value loss (MSE)",
+    "entropy": "policy entropy (nats)",
+    "approx_kl": "approximate KL divergence",
+    "clip_fraction": "fraction of clipped ratios",
+    "explained_variance": "explained variance of the value",
+    "learning_rate": "learning rate",
+    "alpha": "entropy temperature α",
+    "alpha_loss": "temperature loss",
+    "std": "policy standard deviation",
+}
+"""Axis labels in words for the columns pgrl writes; any other column is shown by name."""
+
+STATISTIC_NAMES = {"iqm": "IQM", "mean": "mean", "median": "median"}
 
 # t_{0.975, ν}: the two-sided 95% Student-t quantile for ν = 1..30 degrees of freedom
 # (standard tables; test_plot.py checks each against a numerical integral of the density).
@@ -66,6 +111,15 @@ _Z_975 = 1.959963984540054
 # A grid with more points than this is thinned to this many evenly spaced steps.
 _MAX_GRID_POINTS = 1000
 
+# Bootstrap resamples are drawn in chunks of grid points so that memory stays near
+# reps × runs × this many floats (2000 × 10 × 100 × 8 bytes = 16 MB).
+_GRID_CHUNK = 100
+
+# Keys of config.json that do not make two runs different experiments: the seed, and the
+# budget (with the logging interval derived from it), so that a run extended to more steps
+# still joins its siblings.
+_REPEAT_KEYS = ("seed", "steps", "log_interval")
+
 
 def t_quantile_975(df: int) -> float:
     """Two-sided 95% Student-t quantile t_{0.975, df}, without scipy.
@@ -96,10 +150,12 @@ def t_quantile_975(df: int) -> float:
 
 
 def confidence_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and 95% confidence interval of the mean over axis 0 (the seeds).
+    """Mean and 95% Student-t confidence interval of the mean over axis 0 (the seeds).
 
     mean ± t_{0.975, n−1} · s / √n, with s the sample standard deviation (ddof = 1). With a
-    single seed there is no spread to estimate, so the band has zero width.
+    single seed there is no spread to estimate, so the band has zero width. The figures use
+    :func:`stratified_bootstrap_ci` instead: on 3 to 5 seeds this band is wide and symmetric,
+    and leaves the range the returns can take.
 
     Args:
         values: shape (n, ...): n seeds, each a curve on the same grid.
@@ -122,19 +178,128 @@ def confidence_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mean, mean - half_width, mean + half_width
 
 
-def group_runs(configs: Sequence[Mapping[str, Any] | None]) -> list[list[int]]:
-    """Group runs whose configs are equal except for ``seed``.
+def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Interquartile mean: the mean of the values left after cutting a quarter at each end.
 
-    A run without a config (``None``) cannot be matched and forms its own group.
+    IQM = mean of x_(k+1) … x_(n−k) with k = ⌊n/4⌋ and x_(i) the sorted values: exactly
+    ``scipy.stats.trim_mean(x, 0.25)``, rliable's ``aggregate_iqm`` (Agarwal et al. 2021,
+    section 4.2). With fewer than 4 values nothing is cut and the IQM is the mean.
+
+    Args:
+        values: any shape; the statistic is taken along ``axis``.
+        axis: the axis of the runs.
+
+    Returns:
+        ``values`` with ``axis`` removed.
+
+    >>> float(iqm(np.array([0.0, 1.0, 2.0, 10.0]))), float(iqm(np.array([1.0, 2.0, 6.0])))
+    (1.5, 3.0)
+    """
+    values = np.sort(np.asarray(values, dtype=np.float64), axis=axis)
+    n = values.shape[axis]
+    if n == 0:
+        raise ValueError("iqm needs at least one value")
+    cut = int(0.25 * n)
+    return np.take(values, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
+
+
+_STATISTICS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "iqm": iqm,
+    "mean": lambda values, axis: np.mean(values, axis=axis),
+    "median": lambda values, axis: np.median(values, axis=axis),
+}
+
+
+def _statistic(name: str) -> Callable[[np.ndarray, int], np.ndarray]:
+    if name not in _STATISTICS:
+        raise PgrlError(f"statistic must be one of {', '.join(_STATISTICS)}; got {name!r}")
+    return _STATISTICS[name]
+
+
+def stratified_bootstrap_ci(
+    scores: np.ndarray,
+    statistic: str = "iqm",
+    *,
+    confidence: float = 0.95,
+    reps: int = 2000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and percentile confidence interval from a stratified bootstrap.
+
+    ``scores`` are R runs (seeds) × T tasks (environments), possibly × more axes (points of
+    a learning curve). One bootstrap sample draws, for each task separately, R runs with
+    replacement (the strata are the tasks), and computes the statistic over all R·T scores
+    of the sample; the same draw of runs serves every point of a curve, so a resampled curve
+    is a curve of real seeds. The interval is the [(1−c)/2, (1+c)/2] percentiles of ``reps``
+    such samples (the percentile bootstrap, rliable's default). Each sample statistic (IQM,
+    mean or median) lies between the least and the greatest score, so the interval does too.
+
+    Args:
+        scores: shape (R,), (R, T) or (R, T, ...).
+        statistic: ``"iqm"`` (:func:`iqm`), ``"mean"`` or ``"median"``.
+        confidence: the coverage c of the interval, in (0, 1).
+        reps: bootstrap samples.
+        seed: seed of the resampling, so that a figure is reproducible.
+
+    Returns:
+        ``(point, lo, hi)``, each of shape ``scores.shape[2:]`` (a float array of shape ()
+        for (R,) or (R, T) scores).
+
+    >>> point, lo, hi = stratified_bootstrap_ci(np.array([1.0, 3.0]))
+    >>> float(point), float(lo), float(hi)
+    (2.0, 1.0, 3.0)
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, got {reps}")
+    stat = _statistic(statistic)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:
+        scores = scores[:, None]
+    runs, tasks = scores.shape[:2]
+    if runs == 0 or tasks == 0:
+        raise ValueError("stratified_bootstrap_ci needs at least one run and one task")
+    rest = scores.shape[2:]
+    flat = scores.reshape(runs, tasks, -1)  # (R, T, P)
+    point = stat(flat.reshape(runs * tasks, -1), 0)
+
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, runs, size=(reps, runs, tasks))  # run drawn per task
+    task_index = np.arange(tasks)[None, None, :]
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    lo = np.empty(flat.shape[2])
+    hi = np.empty(flat.shape[2])
+    for start in range(0, flat.shape[2], _GRID_CHUNK):
+        chunk = flat[:, :, start : start + _GRID_CHUNK]
+        sample = chunk[picks, task_index]  # (reps, R, T, P')
+        boot = stat(sample.reshape(reps, runs * tasks, -1), 1)  # (reps, P')
+        lo[start : start + _GRID_CHUNK], hi[start : start + _GRID_CHUNK] = np.percentile(
+            boot, [tail, 100.0 - tail], axis=0
+        )
+    return point.reshape(rest), lo.reshape(rest), hi.reshape(rest)
+
+
+def group_runs(
+    configs: Sequence[Mapping[str, Any] | None], *, by: Sequence[str] | None = None
+) -> list[list[int]]:
+    """Group runs that repeat one experiment.
+
+    By default, runs whose configs are equal except for ``seed`` and the step budget
+    (``steps``, and ``log_interval`` derived from it) form a group. With ``by``, runs are
+    grouped by those keys only (``by=("algo", "env")`` puts every run of an algorithm on an
+    environment together, whatever its hyperparameters). A run without a config (``None``)
+    cannot be matched and forms its own group.
 
     Args:
         configs: each run's config, in order.
+        by: the keys that define a group; None: all but the seed and the budget.
 
     Returns:
         Groups of run indices, in order of each group's first run.
 
     >>> group_runs([{"algo": "ppo", "seed": 0}, {"algo": "a2c", "seed": 0},
-    ...             {"algo": "ppo", "seed": 1}, None])
+    ...             {"algo": "ppo", "seed": 1, "steps": 2000}, None])
     [[0, 2], [1], [3]]
     """
     groups: dict[str, list[int]] = {}
@@ -142,14 +307,17 @@ def group_runs(configs: Sequence[Mapping[str, Any] | None]) -> list[list[int]]:
         if config is None:
             key = f"\0run {i}"  # cannot collide with JSON text, which never holds a NUL
         else:
-            rest = {k: v for k, v in config.items() if k != "seed"}
+            if by is None:
+                rest = {k: v for k, v in config.items() if k not in _REPEAT_KEYS}
+            else:
+                rest = {k: config.get(k) for k in by}
             key = json.dumps(rest, sort_keys=True, default=str)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
 def common_grid(
-    steps: Sequence[np.ndarray], values: Sequence[np.ndarray]
+    steps: Sequence[np.ndarray], values: Sequence[np.ndarray], *, unit: str = "environment steps"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate several curves linearly onto one grid of steps over their common range.
 
@@ -160,6 +328,7 @@ def common_grid(
     Args:
         steps: per curve, increasing environment steps.
         values: per curve, the metric at those steps.
+        unit: what the steps count, for the error message ("seconds" for time on x).
 
     Returns:
         ``(grid, curves)`` with shapes (G,) and (n, G).
@@ -176,7 +345,7 @@ def common_grid(
     hi = min(float(s[-1]) for s in steps)
     if hi < lo:
         raise PgrlError(
-            f"The runs share no range of environment steps (latest start {lo:g}, earliest "
+            f"The runs share no range of {unit} (latest start {lo:g}, earliest "
             f"end {hi:g}); plot them separately."
         )
     all_steps = np.unique(np.concatenate([np.asarray(s, dtype=np.float64) for s in steps]))
@@ -185,6 +354,36 @@ def common_grid(
         grid = np.linspace(lo, hi, _MAX_GRID_POINTS)
     curves = np.stack([np.interp(grid, s, v) for s, v in zip(steps, values, strict=True)])
     return grid, curves
+
+
+def evaluation_grid(
+    steps: Sequence[np.ndarray], values: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Align evaluation points of several seeds that evaluated at slightly different steps.
+
+    Seeds evaluate "every N steps" at the first update boundary past each multiple of N, so
+    seed 0 may evaluate at 2,536 and seed 1 at 2,520. When every seed evaluated the same
+    number of times, the k-th evaluations are one point: its x is the mean of the seeds' k-th
+    steps, and each seed contributes its own k-th value. Otherwise the curves are
+    interpolated onto :func:`common_grid`.
+
+    Args:
+        steps: per seed, increasing steps (or seconds) of its evaluations.
+        values: per seed, the evaluation returns there.
+
+    Returns:
+        ``(grid, curves)`` with shapes (G,) and (n, G).
+
+    >>> grid, curves = evaluation_grid([np.array([2536.0, 5040.0]), np.array([2520.0, 5008.0])],
+    ...                                [np.array([10.0, 50.0]), np.array([12.0, 40.0])])
+    >>> grid.tolist(), curves.tolist()
+    ([2528.0, 5024.0], [[10.0, 50.0], [12.0, 40.0]])
+    """
+    counts = {len(s) for s in steps}
+    if len(counts) == 1:
+        grid = np.mean(np.stack([np.asarray(s, dtype=np.float64) for s in steps]), axis=0)
+        return grid, np.stack([np.asarray(v, dtype=np.float64) for v in values])
+    return common_grid(steps, values)
 
 
 @dataclass(frozen=True)
@@ -227,36 +426,99 @@ def load_run(path: str | Path) -> Run:
     return Run(name=run_dir.resolve().name, config=config, metrics=metrics)
 
 
-def _finite_curve(run: Run, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (steps, values) of a run's metric, sorted by step, without nan or inf rows.
+def expand_runs(paths: Sequence[str | Path]) -> list[Path]:
+    """Replace each group directory among ``paths`` by the run directories inside it.
+
+    A group directory (``pgrl train ALGO --seeds 0 1 2`` writes one) holds no
+    ``metrics.csv`` itself but sub-directories that do, such as ``seed-0/``; they are taken in
+    the order of the numbers in their names. Any other path is kept as it is.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() and not (path / METRICS_FILE).exists():
+            members = [p for p in path.iterdir() if p.is_dir() and (p / METRICS_FILE).is_file()]
+            if members:
+                out.extend(sorted(members, key=_natural_key))
+                continue
+        out.append(path)
+    return out
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Sort key that puts seed-2 before seed-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _finite_curve(run: Run, metric: str, x: str = "env_steps") -> tuple[np.ndarray, np.ndarray]:
+    """The (x, values) of a run's metric, sorted by x, without nan or inf rows.
 
     Rows without the metric are common: the episode return is nan until an episode ends, and
     eval columns are empty between evaluations.
     """
-    steps, values = run.metrics["env_steps"], run.metrics[metric]
-    keep = np.isfinite(steps) & np.isfinite(values)
-    order = np.argsort(steps[keep], kind="stable")
-    return steps[keep][order], values[keep][order]
+    xs, values = run.metrics[x], run.metrics[metric]
+    keep = np.isfinite(xs) & np.isfinite(values)
+    order = np.argsort(xs[keep], kind="stable")
+    return xs[keep][order], values[keep][order]
 
 
-def _run_label(run: Run) -> str:
-    """``algo env seed S`` from the config, else the directory name."""
-    config = run.config or {}
-    parts = [str(config[k]) for k in ("algo", "env") if k in config]
-    if not parts:
-        return run.name
-    if "seed" in config:
-        parts.append(f"seed {config['seed']}")
-    return " ".join(parts)
+def column_label(name: str) -> str:
+    """The axis label of a ``metrics.csv`` column, in words (:data:`COLUMN_LABELS`).
+
+    >>> column_label("eval_return_mean"), column_label("my_metric")
+    ('evaluation return (deterministic policy, mean over episodes)', 'my metric')
+    """
+    return COLUMN_LABELS.get(name, name.replace("_", " "))
 
 
-def _group_label(runs: Sequence[Run]) -> str:
-    """``algo env (n seeds)``; says runs, not seeds, when seeds repeat or are unknown."""
-    config = runs[0].config or {}
-    parts = [str(config[k]) for k in ("algo", "env") if k in config] or [runs[0].name]
+def _base_label(config: Mapping[str, Any] | None, name: str, with_env: bool) -> str:
+    config = config or {}
+    keys = ("algo", "env") if with_env else ("algo",)
+    parts = [str(config[k]) for k in keys if k in config]
+    return " ".join(parts) if parts else name
+
+
+def _hyperparameters(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The hyperparameters of a run: config.json's ``config`` entry, flattened to text."""
+    inner = (config or {}).get("config")
+    if not isinstance(inner, Mapping):
+        return {}
+    return {str(k): json.dumps(v, sort_keys=True, default=str) for k, v in inner.items()}
+
+
+def _distinguishing(configs: Sequence[Mapping[str, Any] | None]) -> list[str]:
+    """For groups that share an algorithm and environment, the hyperparameters that differ
+    between them, as ``name=value`` text; empty for a group that needs no such suffix."""
+    out = [""] * len(configs)
+    by_base: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        base = json.dumps([(config or {}).get("algo"), (config or {}).get("env")], default=str)
+        by_base.setdefault(base, []).append(i)
+    for members in by_base.values():
+        if len(members) < 2:
+            continue
+        params = [_hyperparameters(configs[i]) for i in members]
+        names = sorted(set().union(*params))
+        differing = [n for n in names if len({p.get(n) for p in params}) > 1]
+        for i, p in zip(members, params, strict=True):
+            out[i] = ", ".join(f"{n}={json.loads(p[n]) if n in p else '-'}" for n in differing)
+    return out
+
+
+def _seed_count_text(runs: Sequence[Run]) -> str:
+    """``n=3 seeds``; says runs when seeds repeat or are unknown."""
     seeds = [(r.config or {}).get("seed") for r in runs]
     distinct = None not in seeds and len({json.dumps(s, default=str) for s in seeds}) == len(runs)
-    return " ".join(parts) + f" ({len(runs)} {'seeds' if distinct else 'runs'})"
+    return f"n={len(runs)} {'seeds' if distinct else 'runs'}"
+
+
+def statistic_text(statistic: str, confidence: float = 0.95) -> str:
+    """What a band shows, for a legend: ``IQM, 95% stratified bootstrap CI``.
+
+    >>> statistic_text("iqm")
+    'IQM, 95% stratified bootstrap CI'
+    """
+    return f"{STATISTIC_NAMES[statistic]}, {confidence:.0%} stratified bootstrap CI"
 
 
 def learning_curve_figure(
@@ -264,66 +526,138 @@ def learning_curve_figure(
     *,
     metric: str = "episode_return_mean",
     title: str | None = None,
+    x: str = "steps",
+    per_seed: bool = False,
+    compare: bool = False,
+    statistic: str = "iqm",
+    reps: int = 2000,
+    seed: int = 0,
 ) -> Figure:
     """Build the learning-curve figure that :func:`plot_runs` saves; see there."""
-    if not run_dirs:
+    if x not in X_COLUMNS:
+        raise PgrlError(f"x must be one of {', '.join(X_COLUMNS)}; got {x!r}")
+    _statistic(statistic)
+    x_column = X_COLUMNS[x]
+    paths = expand_runs(run_dirs)
+    if not paths:
         raise PgrlError("No runs to plot; pass one or more run directories.")
-    runs = [load_run(path) for path in run_dirs]
-    for path, run in zip(run_dirs, runs, strict=True):
+    runs = [load_run(path) for path in paths]
+    for path, run in zip(paths, runs, strict=True):
         if metric not in run.metrics:
             available = ", ".join(k for k in run.metrics if k not in ("env_steps", "time_s"))
             raise PgrlError(
                 f"Metric {metric!r} is not in the metrics of {path}; available: "
                 f"{available or '(none)'}."
             )
-        if "env_steps" not in run.metrics:
-            raise PgrlError(f"The metrics of {path} have no env_steps column.")
+        if x_column not in run.metrics:
+            raise PgrlError(f"The metrics of {path} have no {x_column} column.")
         if not np.isfinite(run.metrics[metric]).any():
             raise PgrlError(f"Run {path} has no finite value of {metric!r} to plot.")
 
+    groups = [
+        [runs[i] for i in indices]
+        for indices in group_runs(
+            [run.config for run in runs], by=("algo", "env") if compare else None
+        )
+    ]
+    envs: list[Any] = []
+    for group in groups:
+        env = (group[0].config or {}).get("env")
+        if env not in envs:
+            envs.append(env)
+    suffixes = [""] * len(groups) if compare else _distinguishing([g[0].config for g in groups])
+
     # A figure that no pyplot state knows about, on the Agg canvas: the caller's matplotlib
     # backend and open figures stay untouched.
-    fig = Figure(figsize=(8, 5), layout="constrained")
+    columns = min(len(envs), 3)
+    rows = math.ceil(len(envs) / columns)
+    fig = Figure(figsize=(8 if columns == 1 else 5.5 * columns, 5 * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    axes = [fig.add_subplot(rows, columns, k + 1) for k in range(len(envs))]
+    # colours by algorithm label, so an algorithm keeps its colour in every panel
+    colours: dict[str, Any] = {}
+    palette = [f"C{k}" for k in range(10)]
     show_eval = metric != EVAL_METRIC
-    for indices in group_runs([run.config for run in runs]):
-        group = [runs[i] for i in indices]
-        curves = [_finite_curve(run, metric) for run in group]
+    eval_drawn = False
+    seeds_drawn = False
+    for group, suffix in zip(groups, suffixes, strict=True):
+        ax = axes[envs.index((group[0].config or {}).get("env"))]
+        label = _base_label(group[0].config, group[0].name, with_env=not compare)
+        if suffix:
+            label += f" ({suffix})"
+        colour = colours.setdefault(label, palette[len(colours) % len(palette)])
+        curves = [_finite_curve(run, metric, x_column) for run in group]
         if len(group) == 1:
-            (line,) = ax.plot(*curves[0], label=_run_label(group[0]))
+            config = group[0].config or {}
+            if "seed" in config:
+                label += f", seed {config['seed']}"
+            ax.plot(*curves[0], label=label, color=colour)
         else:
-            grid, values = common_grid(*zip(*curves, strict=True))
-            mean, lo, hi = confidence_band(values)
-            (line,) = ax.plot(grid, mean, label=_group_label(group))
-            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            # evaluations are sparse: the seeds' k-th evaluations are one point
+            xs, ys = zip(*curves, strict=True)
+            if metric.startswith("eval_"):
+                grid, values = evaluation_grid(xs, ys)
+            else:
+                grid, values = common_grid(xs, ys, unit=column_label(x_column))
+            center, lo, hi = stratified_bootstrap_ci(
+                values[:, None, :], statistic, reps=reps, seed=seed
+            )
+            text = f"{statistic_text(statistic)}, {_seed_count_text(group)}"
+            ax.plot(grid, center, label=f"{label}: {text}", color=colour, linewidth=2)
+            ax.fill_between(grid, lo, hi, color=colour, alpha=0.2, linewidth=0)
+            if per_seed:
+                seeds_drawn = True
+                for xs, ys in curves:
+                    ax.plot(xs, ys, color=colour, alpha=0.35, linewidth=0.8)
         if show_eval:
-            _draw_eval_points(ax, group, line.get_color())
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel(metric)
-    if title is None:
-        envs = {(run.config or {}).get("env") for run in runs}
-        if len(envs) == 1 and None not in envs:
-            title = str(envs.pop())
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best")
+            eval_drawn |= _draw_eval_points(ax, group, colour, x_column, statistic)
+    for ax, env in zip(axes, envs, strict=True):
+        ax.set_xlabel(column_label(x_column))
+        if x_column == "env_steps":  # 100,000 rather than 100000 or 1e5
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.set_ylabel(column_label(metric))
+        panel_title = title if title is not None and len(envs) == 1 else env
+        if panel_title:
+            ax.set_title(str(panel_title))
+        ax.grid(True, alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if seeds_drawn:
+            handles.append(Line2D([], [], color="0.4", alpha=0.5, linewidth=0.8))
+            labels.append("single seeds")
+        if eval_drawn:
+            handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markersize=4))
+            labels.append(
+                f"evaluation return (points; {STATISTIC_NAMES[statistic]} over a group's seeds)"
+            )
+        ax.legend(handles, labels, loc="best", fontsize="small")
+    if title is not None and len(envs) > 1:
+        fig.suptitle(title)
     return fig
 
 
-def _draw_eval_points(ax: Any, group: Sequence[Run], color: Any) -> None:
-    """Mark the mean evaluation return at the steps where every run of the group evaluated."""
-    curves = [_finite_curve(run, EVAL_METRIC) for run in group if EVAL_METRIC in run.metrics]
-    if len(curves) < len(group) or any(len(steps) == 0 for steps, _ in curves):
-        return
-    shared = curves[0][0]
-    for steps, _ in curves[1:]:
-        shared = np.intersect1d(shared, steps)
-    if len(shared) == 0:
-        return
-    means = np.mean([v[np.searchsorted(s, shared)] for s, v in curves], axis=0)
-    ax.plot(shared, means, linestyle="none", marker="o", markersize=4, color=color)
+def _draw_eval_points(
+    ax: Any, group: Sequence[Run], colour: Any, x_column: str, statistic: str
+) -> bool:
+    """Mark the evaluation return of a group (its statistic over seeds, each seed's k-th
+    evaluation aligned by :func:`evaluation_grid`); True when something was drawn."""
+    curves = [
+        _finite_curve(run, EVAL_METRIC, x_column) for run in group if EVAL_METRIC in run.metrics
+    ]
+    if len(curves) < len(group) or any(len(xs) == 0 for xs, _ in curves):
+        return False
+    try:
+        grid, values = evaluation_grid(*zip(*curves, strict=True))
+    except PgrlError:
+        return False
+    ax.plot(
+        grid,
+        _STATISTICS[statistic](values, 0),
+        linestyle="none",
+        marker="o",
+        markersize=4,
+        color=colour,
+    )
+    return True
 
 
 def plot_runs(
@@ -332,21 +666,38 @@ def plot_runs(
     *,
     metric: str = "episode_return_mean",
     title: str | None = None,
+    x: str = "steps",
+    per_seed: bool = False,
+    compare: bool = False,
+    statistic: str = "iqm",
+    reps: int = 2000,
+    seed: int = 0,
 ) -> Path:
-    """Plot a metric of one or more runs against environment steps and save the figure.
+    """Plot a metric of one or more runs and save the figure.
 
-    Runs whose ``config.json`` agree on everything but ``seed`` form a group, drawn as the
-    mean over seeds with a shaded 95% confidence band (mean ± t_{0.975, n−1}·s/√n) on a common
-    grid of steps, restricted to the steps every seed reached. A group of one run is drawn as
-    its own line. Where runs logged ``eval_return_mean``, the (mean) evaluation returns are
-    marked as points in the same colour.
+    Runs whose ``config.json`` agree on everything but ``seed`` and the step budget form a
+    group. A group is drawn as the interquartile mean over its seeds (``statistic``) on a
+    common grid restricted to the range every seed reached, with a shaded 95% interval from
+    a stratified bootstrap over the seeds (:func:`stratified_bootstrap_ci`); the legend says
+    so and gives the number of seeds. A group of one run is drawn as its own line. Where
+    runs logged ``eval_return_mean``, the evaluation returns are marked as points in the
+    same colour, the seeds' k-th evaluations aligned (:func:`evaluation_grid`). Runs on
+    several environments get one panel each.
 
     Args:
-        run_dirs: run directories, or paths of ``metrics.csv`` files.
-        out: the image file to write (PNG unless the suffix names another format); parent
-            directories are created.
+        run_dirs: run directories, group directories (their ``seed-*`` runs), or paths of
+            ``metrics.csv`` files.
+        out: the image file to write (PNG unless the suffix names another format, e.g.
+            ``.pdf`` or ``.svg`` for a paper); parent directories are created.
         metric: the column of ``metrics.csv`` to plot.
         title: the figure title; by default the environment, when all runs share one.
+        x: ``"steps"`` (environment steps) or ``"seconds"`` (wall-clock time of the run).
+        per_seed: also draw each seed's own curve, thin, in its group's colour.
+        compare: group by algorithm and environment only, whatever the hyperparameters, and
+            label curves by algorithm: one curve per algorithm in each environment's panel.
+        statistic: ``"iqm"`` (default), ``"mean"`` or ``"median"`` over seeds.
+        reps: bootstrap resamples of the interval.
+        seed: seed of the bootstrap, so that the same runs give the same figure.
 
     Returns:
         The path written.
@@ -355,11 +706,21 @@ def plot_runs(
         PgrlError: no runs are given, a ``metrics.csv`` is missing, the metric is not in a run
             (the message lists the available ones), or a group of seeds shares no step range.
     """
-    fig = learning_curve_figure(run_dirs, metric=metric, title=title)
+    fig = learning_curve_figure(
+        run_dirs,
+        metric=metric,
+        title=title,
+        x=x,
+        per_seed=per_seed,
+        compare=compare,
+        statistic=statistic,
+        reps=reps,
+        seed=seed,
+    )
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
+        fig.savefig(out, dpi=150)
     except (OSError, ValueError) as exc:  # ValueError: a suffix matplotlib cannot write
         raise PgrlError(f"Cannot write the plot to {out}: {exc}") from exc
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,8 @@ class LoopState:
     """updates since the last metrics row"""
     recent_returns: list[float] = field(default_factory=list)
     """returns of the last 100 finished episodes"""
+    recent_lengths: list[int] = field(default_factory=list)
+    """lengths of the last 100 finished episodes"""
     sums: dict[str, Tensor] = field(default_factory=dict)
     """sum of each update metric since the last metrics row (0-d tensors: no .item())"""
 
@@ -103,10 +105,12 @@ class LoopState:
             self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
         self.count += 1
 
-    def add_returns(self, returns: list[float]) -> None:
-        """Remember the returns of episodes that just finished (the last 100 of them)."""
+    def add_returns(self, returns: list[float], lengths: Sequence[int] = ()) -> None:
+        """Remember the returns and lengths of episodes that just finished (the last 100)."""
         if returns:
             self.recent_returns = (self.recent_returns + returns)[-100:]
+        if lengths:
+            self.recent_lengths = (self.recent_lengths + list(lengths))[-100:]
 
     def metrics_row(self) -> dict[str, float]:
         """Means of the update metrics since the last row: one .item() per metric per row.
@@ -122,6 +126,8 @@ class LoopState:
         row: dict[str, float] = {}
         if self.recent_returns:
             row["episode_return_mean"] = float(np.mean(self.recent_returns))
+        if self.recent_lengths:
+            row["episode_length_mean"] = float(np.mean(self.recent_lengths))
         if self.count:
             for key, total in self.sums.items():
                 row[key] = float(total.item()) / self.count
@@ -206,6 +212,7 @@ def save_state(
             "boundary": state.boundary,
             "count": state.count,
             "recent_returns": state.recent_returns,
+            "recent_lengths": state.recent_lengths,
         },
         "history": agent.history,
     }
@@ -268,6 +275,7 @@ def restore_state(
         boundary=int(loop["boundary"]),
         count=int(loop["count"]),
         recent_returns=[float(r) for r in loop["recent_returns"]],
+        recent_lengths=[int(n) for n in loop.get("recent_lengths", [])],
         sums={k: v.clone() for k, v in part("sums.").items()},
     )
 

@@ -14,7 +14,7 @@ import pytest
 
 import pgrl.logger as logger_module
 from pgrl.errors import PgrlError
-from pgrl.logger import RunLogger, read_metrics, tensorboard_tag
+from pgrl.logger import ALGO_COLUMNS, RunLogger, read_metrics, tensorboard_scalar, tensorboard_tag
 
 
 class FakeClock:
@@ -133,26 +133,136 @@ def test_read_metrics_pads_a_row_cut_short_by_a_crash_with_nan(tmp_path: Path) -
 def test_tensorboard_tag_uses_sb3_names_for_known_keys_and_train_prefix_otherwise() -> None:
     assert tensorboard_tag("episode_return_mean") == "rollout/ep_rew_mean"
     assert tensorboard_tag("episode_length_mean") == "rollout/ep_len_mean"
-    assert tensorboard_tag("steps_per_second") == "time/fps"
     assert tensorboard_tag("eval_return_mean") == "eval/mean_reward"
     assert tensorboard_tag("eval_return_std") == "eval/std_reward"
     assert tensorboard_tag("learning_rate") == "train/learning_rate"
-    assert tensorboard_tag("value_loss") == "train/value_loss"
+    assert tensorboard_tag("explained_variance") == "train/explained_variance"
+    # pgrl's ½·MSE is not SB3's train/value_loss (the MSE): it keeps a pgrl name
+    assert tensorboard_tag("value_loss") == "pgrl/value_loss"
+    assert tensorboard_tag("value_mse", "a2c") == "train/value_loss"
+    assert tensorboard_tag("value_mse", "td3") == "train/critic_loss"
+    # the rate since the previous row is not SB3's time/fps (the run's average)
+    assert tensorboard_tag("steps_per_second") == "pgrl/steps_per_second"
+    assert tensorboard_tag("grad_norm") == "train/grad_norm"
 
 
-def test_tensorboard_event_file_holds_logged_scalars_under_sb3_tags(tmp_path: Path) -> None:
+def test_entropy_is_logged_as_sb3_entropy_loss_negated_except_for_sac() -> None:
+    assert tensorboard_scalar("entropy", 0.69, "ppo") == ("train/entropy_loss", -0.69)
+    assert tensorboard_scalar("entropy", 0.69, None) == ("train/entropy_loss", -0.69)
+    assert tensorboard_scalar("entropy", 1.5, "sac") == ("train/entropy", 1.5)
+    assert tensorboard_scalar("policy_loss", 0.25, "a2c") == ("train/policy_loss", 0.25)
+
+
+# What SB3 shows in TensorBoard, per algorithm, for the metrics each pgrl algorithm's update
+# reports (ALGO_COLUMNS), plus the loop's rows and the logger's time/ scalars.
+_COMMON_TAGS = {
+    "rollout/ep_rew_mean",
+    "rollout/ep_len_mean",
+    "eval/mean_reward",
+    "eval/std_reward",
+    "pgrl/steps_per_second",
+    "pgrl/train_seconds",
+    "time/fps",
+    "time/time_elapsed",
+    "time/total_timesteps",
+}
+_ALGO_TAGS = {
+    "reinforce": {"train/policy_loss", "train/entropy_loss", "pgrl/value_loss"},
+    "a2c": {"train/policy_loss", "pgrl/value_loss", "train/entropy_loss"},
+    "ppo": {
+        "train/policy_gradient_loss",
+        "pgrl/value_loss",
+        "train/entropy_loss",
+        "train/approx_kl",
+        "train/clip_fraction",
+    },
+    "ddpg": {"train/actor_loss", "pgrl/value_loss"},
+    "td3": {"train/actor_loss", "pgrl/value_loss"},
+    "sac": {
+        "train/actor_loss",
+        "pgrl/value_loss",
+        "train/ent_coef",
+        "pgrl/alpha_loss",
+        "train/entropy",
+    },
+}
+
+
+@pytest.mark.parametrize("algo", sorted(ALGO_COLUMNS))
+def test_tensorboard_events_hold_sb3_tags_for_every_algorithm(
+    tmp_path: Path, clock: FakeClock, algo: str
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    with quiet_logger(tmp_path) as log:
-        log.log(100, {"episode_return_mean": 9.5, "value_loss": 0.75})
-        log.log(200, {"episode_return_mean": 21.0, "value_loss": 0.5})
-    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    updates = {key: 0.5 for key in ALGO_COLUMNS[algo]}
+    with RunLogger(tmp_path, 1000, progress=False, algo=algo) as log:
+        clock.now = 2.0
+        log.log(100, {**updates, "steps_per_second": 50.0})
+        clock.now = 4.0
+        row = {"episode_return_mean": 9.5, "episode_length_mean": 9.5, "steps_per_second": 50.0}
+        log.log(200, {**updates, **row})
+        log.log(200, {"eval_return_mean": 20.0, "eval_return_std": 1.0, "train_seconds": 4.0})
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
+    assert set(events.Tags()["scalars"]) == _COMMON_TAGS | _ALGO_TAGS[algo]
+    # SB3's time/fps is the run's average: 100 steps in 2 s, then 200 steps in 4 s
+    assert [(e.step, e.value) for e in events.Scalars("time/fps")] == [
+        (100, 50.0),
+        (200, 50.0),
+        (200, 50.0),
+    ]
     returns = events.Scalars("rollout/ep_rew_mean")
-    assert [e.step for e in returns] == [100, 200]
-    assert [e.value for e in returns] == [9.5, 21.0]
-    assert [e.value for e in events.Scalars("train/value_loss")] == [0.75, 0.5]
+    assert [(e.step, e.value) for e in returns] == [(200, 9.5)]
+    if "entropy" in updates and algo != "sac":
+        assert [e.value for e in events.Scalars("train/entropy_loss")] == [-0.5, -0.5]
+
+
+def test_a_real_a2c_run_writes_sb3_tags(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import pgrl
+
+    pgrl.train("a2c", "CartPole-v1", steps=200, run_dir=tmp_path / "run", eval_episodes=0)
+    events = EventAccumulator(str(tmp_path / "run" / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {
+        "rollout/ep_rew_mean",
+        "train/policy_loss",
+        "train/entropy_loss",
+        "time/fps",
+        "rollout/ep_len_mean",
+    }
+    assert expected <= tags
+    assert "train/value_loss" not in tags  # ½·MSE stays under pgrl/value_loss
+
+
+def test_runs_of_one_algorithm_share_a_header_whenever_episodes_end(tmp_path: Path) -> None:
+    updates = {"policy_loss": 0.1, "value_loss": 0.2, "entropy": 0.6}
+    early, late = tmp_path / "early", tmp_path / "late"
+    with RunLogger(early, 1000, tensorboard=False, progress=False, algo="a2c") as log:
+        log.log(100, {"episode_return_mean": 10.0, **updates})
+        log.log(200, {"eval_return_mean": 9.0, "eval_return_std": 0.0, "train_seconds": 1.0})
+    with RunLogger(late, 1000, tensorboard=False, progress=False, algo="a2c") as log:
+        log.log(100, {**updates, "grad_norm": 3.0})  # no episode finished yet
+        log.log(200, {"episode_return_mean": 10.0, **updates, "grad_norm": 3.0})
+    header = read_csv_rows(early / "metrics.csv")[0]
+    assert header == [
+        "env_steps",
+        "time_s",
+        "episode_return_mean",
+        "episode_length_mean",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "steps_per_second",
+        "eval_return_mean",
+        "eval_return_std",
+        "train_seconds",
+    ]
+    # a metric nobody declared comes after the declared ones
+    assert read_csv_rows(late / "metrics.csv")[0] == [*header, "grad_norm"]
+    assert read_csv_rows(late / "metrics.csv")[1][2:5] == ["", "", "0.1"]
 
 
 def test_tensorboard_false_writes_no_tb_directory(tmp_path: Path) -> None:
@@ -185,19 +295,22 @@ def test_plain_progress_lines_in_non_tty_stream_show_steps_rate_return_and_eta(
     clock.now = 12.0
     log.progress_update(60_000)
     assert stream.getvalue().splitlines() == [
-        "[ 50,000/100,000  50%] 5,000 steps/s  return 183.4  ETA 0:00:10"
+        "[ 50,000/100,000  50%] 5,000 steps/s  return 183.4 (mean of last 100 episodes)  "
+        "ETA 0:00:10"
     ]
     clock.now = 20.0
     log.progress_update(100_000)
     # 50,000 more steps in the 10 s since the last line.
     assert stream.getvalue().splitlines()[-1] == (
-        "[100,000/100,000 100%] 5,000 steps/s  return 183.4  ETA 0:00:00"
+        "[100,000/100,000 100%] 5,000 steps/s  return 183.4 (mean of last 100 episodes)  "
+        "ETA 0:00:00"
     )
     clock.now = 25.0
     log.close()
     # The closing line reports the whole run: 100,000 steps in 25 s.
     assert stream.getvalue().splitlines()[-1] == (
-        "[100,000/100,000 100%] 4,000 steps/s  return 183.4  elapsed 0:00:25"
+        "[100,000/100,000 100%] 4,000 steps/s  return 183.4 (mean of last 100 episodes)  "
+        "elapsed 0:00:25"
     )
     assert len(stream.getvalue().splitlines()) == 3
 
@@ -209,6 +322,29 @@ def test_plain_progress_prints_a_closing_line_for_a_short_run(clock: FakeClock) 
     log.progress_update(1_000)
     log.close()
     assert stream.getvalue() == "[1,000/1,000 100%] 500 steps/s  elapsed 0:00:02\n"
+
+
+def test_a_run_past_its_budget_closes_on_a_clean_100_percent_frame(clock: FakeClock) -> None:
+    stream = io.StringIO()
+    log = RunLogger(None, 1_000, stream=stream)
+    clock.now = 2.0
+    log.progress_update(1_024)  # the last rollout ended 24 steps past the budget
+    log.close()
+    assert stream.getvalue() == (
+        "[1,000/1,000 100%] 512 steps/s  elapsed 0:00:02 (1,024 steps taken)\n"
+    )
+
+
+def test_the_bar_of_a_run_past_its_budget_ends_at_100_percent() -> None:
+    stream = TtyStringIO()
+    log = RunLogger(None, 1000, stream=stream)
+    log.progress_update(600, 3.0)
+    log.progress_update(1024)
+    log.close()
+    final = stream.getvalue().split("\r")[-1]
+    assert "100%" in final and "1.00k/1.00k" in final
+    assert "return 3.0 (mean of last 100 episodes)" in final
+    assert "102%" not in stream.getvalue() and "1.02k" not in stream.getvalue()
 
 
 def test_progress_false_prints_nothing(tmp_path: Path, clock: FakeClock) -> None:

@@ -12,11 +12,16 @@ from matplotlib.figure import Figure
 
 from pgrl.errors import PgrlError
 from pgrl.plot import (
+    column_label,
     common_grid,
     confidence_band,
+    evaluation_grid,
+    expand_runs,
     group_runs,
+    iqm,
     learning_curve_figure,
     plot_runs,
+    stratified_bootstrap_ci,
     t_quantile_975,
 )
 
@@ -158,19 +163,28 @@ def test_plot_runs_writes_a_nonempty_png(three_seeds_and_one_other: list[Path]) 
     assert len(data) > 1000
 
 
-def test_figure_draws_three_seeds_as_one_mean_line_and_single_run_as_its_own(
+def test_figure_draws_three_seeds_as_one_iqm_line_and_single_run_as_its_own(
     three_seeds_and_one_other: list[Path],
 ) -> None:
     fig = learning_curve_figure(three_seeds_and_one_other)
     ax = fig.axes[0]
-    assert legend_labels(fig) == ["ppo CartPole-v1 (3 seeds)", "a2c CartPole-v1 seed 0"]
-    mean_line = ax.get_lines()[0]
-    # Seed 0 starts at 2000 (nan before), so the common grid is [2000, 3000]:
-    # mean(20, 22, 24) = 22, mean(30, 32, 34) = 32.
-    np.testing.assert_array_equal(mean_line.get_xdata(), [2000.0, 3000.0])
-    np.testing.assert_array_equal(mean_line.get_ydata(), [22.0, 32.0])
+    assert legend_labels(fig) == [
+        "ppo CartPole-v1: IQM, 95% stratified bootstrap CI, n=3 seeds",
+        "a2c CartPole-v1, seed 0",
+        "evaluation return (points; IQM over a group's seeds)",
+    ]
+    iqm_line = ax.get_lines()[0]
+    # Seed 0 starts at 2000 (nan before), so the common grid is [2000, 3000]; with 3 seeds
+    # the IQM cuts int(0.75) = 0 runs at each end: mean(20, 22, 24) = 22, mean(30, 32, 34) = 32.
+    np.testing.assert_array_equal(iqm_line.get_xdata(), [2000.0, 3000.0])
+    np.testing.assert_array_equal(iqm_line.get_ydata(), [22.0, 32.0])
     assert len(ax.collections) == 1  # one shaded band, for the group only
+    # the band stays inside the seeds' range at each point: [20, 24] and [30, 34]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() >= 20.0 and band[:, 1].max() <= 34.0
     assert ax.get_title() == "CartPole-v1"
+    assert ax.get_xlabel() == "environment steps"
+    assert ax.get_ylabel() == "training episode return (mean of the last 100 episodes)"
 
 
 def test_figure_marks_eval_returns_as_points(three_seeds_and_one_other: list[Path]) -> None:
@@ -186,6 +200,7 @@ def test_plot_runs_accepts_a_metrics_csv_path(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [0.0, 100.0], [1.0, 2.0], config=None)
     fig = learning_curve_figure([run / "metrics.csv"])
     assert legend_labels(fig) == ["run"]
+    assert fig.axes[0].get_ylabel().startswith("training episode return")
 
 
 def test_plot_runs_with_no_runs_raises_pgrl_error(tmp_path: Path) -> None:
@@ -211,3 +226,189 @@ def test_plot_runs_rejects_a_config_that_is_not_a_json_object(tmp_path: Path) ->
     (run / "config.json").write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(PgrlError, match="JSON object"):
         plot_runs([run], tmp_path / "out.png")
+
+
+# -- IQM and the stratified bootstrap (issue 14) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # n = 3: int(0.25 * 3) = 0 cut at each end (scipy's trim_mean, rliable): the mean
+        ([6.0, 1.0, 2.0], 3.0),
+        # n = 4: 1 cut at each end: mean(1, 2) = 1.5
+        ([10.0, 0.0, 2.0, 1.0], 1.5),
+        # n = 5: int(1.25) = 1 cut: mean(1, 2, 3) = 2
+        ([100.0, 3.0, 0.0, 2.0, 1.0], 2.0),
+        # n = 8: 2 cut at each end: mean(3, 4, 5, 6) = 4.5
+        ([8.0, 1.0, 7.0, 2.0, 6.0, 3.0, 5.0, 4.0], 4.5),
+    ],
+)
+def test_iqm_is_the_mean_of_the_middle_half_by_hand(values: list[float], expected: float) -> None:
+    assert float(iqm(np.array(values))) == expected
+
+
+def test_iqm_works_along_the_seed_axis_of_curves() -> None:
+    curves = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [100.0, 40.0]])
+    # column 0: mean(1, 2) = 1.5; column 1: mean(20, 30) = 25
+    np.testing.assert_array_equal(iqm(curves, axis=0), [1.5, 25.0])
+
+
+@pytest.mark.parametrize("statistic", ["iqm", "mean", "median"])
+def test_bootstrap_interval_of_two_seeds_is_their_range(statistic: str) -> None:
+    # Resamples of (a, b): (a, a), (a, b), (b, a), (b, b), each with probability 1/4. A quarter
+    # of the bootstrap statistics equal a and a quarter b, so the 2.5th and 97.5th
+    # percentiles are a and b themselves.
+    point, lo, hi = stratified_bootstrap_ci(np.array([3.0, 7.0]), statistic)
+    assert (float(point), float(lo), float(hi)) == (5.0, 3.0, 7.0)
+
+
+def test_bootstrap_interval_of_three_seeds_is_their_range() -> None:
+    # 27 equally likely resamples; (a, a, a) alone has probability 1/27 = 3.7% > 2.5%, so the
+    # 2.5th percentile is min = 1 and, likewise, the 97.5th is max = 6: three seeds cannot
+    # narrow a 95% interval below their range.
+    point, lo, hi = stratified_bootstrap_ci(np.array([1.0, 2.0, 6.0]), "iqm")
+    assert (float(point), float(lo), float(hi)) == (3.0, 1.0, 6.0)
+
+
+def test_bootstrap_interval_of_equal_seeds_has_zero_width() -> None:
+    point, lo, hi = stratified_bootstrap_ci(np.full((5, 1, 4), 2.5))
+    np.testing.assert_array_equal(point, np.full(4, 2.5))
+    np.testing.assert_array_equal(lo, point)
+    np.testing.assert_array_equal(hi, point)
+
+
+def test_bootstrap_resamples_runs_within_each_task() -> None:
+    # Task 0 scored 0 in every run, task 1 scored 100. Drawn within each task, every sample
+    # holds three 0s and three 100s, so its mean is 50 every time: a zero-width interval. Runs
+    # drawn from the pooled six scores would vary from 0 to 100.
+    scores = np.array([[0.0, 100.0], [0.0, 100.0], [0.0, 100.0]])
+    point, lo, hi = stratified_bootstrap_ci(scores, "mean")
+    assert (float(point), float(lo), float(hi)) == (50.0, 50.0, 50.0)
+
+
+def test_bootstrap_interval_stays_inside_the_range_of_the_data() -> None:
+    rng = np.random.default_rng(1)
+    # 5 seeds × 40 curve points of a skewed score (a CartPole-like 10..500 return): the
+    # Student-t band of such data leaves [min, max]; the percentile interval cannot.
+    scores = np.clip(rng.lognormal(4.0, 1.2, size=(5, 1, 40)), 10.0, 500.0)
+    for statistic in ("iqm", "mean", "median"):
+        point, lo, hi = stratified_bootstrap_ci(scores, statistic, reps=500)
+        low, high = scores.min(axis=(0, 1)), scores.max(axis=(0, 1))
+        assert np.all(low <= lo) and np.all(lo <= point) and np.all(point <= hi)
+        assert np.all(hi <= high)
+    _, t_lo, t_hi = confidence_band(scores[:, 0, :])
+    assert np.any(t_lo < scores.min(axis=(0, 1))) or np.any(t_hi > scores.max(axis=(0, 1)))
+
+
+def test_bootstrap_is_reproducible_by_seed() -> None:
+    scores = np.arange(12.0).reshape(6, 1, 2) ** 2
+    first = stratified_bootstrap_ci(scores, reps=300, seed=7)
+    again = stratified_bootstrap_ci(scores, reps=300, seed=7)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- alignment, grouping and options of the figure ------------------------------------------
+
+
+def test_evaluation_grid_pairs_the_kth_evaluations_of_each_seed() -> None:
+    grid, curves = evaluation_grid(
+        [np.array([2536.0, 5040.0]), np.array([2520.0, 5008.0])],
+        [np.array([10.0, 50.0]), np.array([12.0, 40.0])],
+    )
+    np.testing.assert_array_equal(grid, [2528.0, 5024.0])
+    np.testing.assert_array_equal(curves, [[10.0, 50.0], [12.0, 40.0]])
+
+
+def test_group_runs_joins_runs_that_differ_only_in_budget() -> None:
+    configs = [
+        {**ppo_config(0), "steps": 10_000, "log_interval": 100},
+        {**ppo_config(1), "steps": 20_000, "log_interval": 200},
+        {**ppo_config(2), "steps": 10_000, "log_interval": 100, "learning_rate": 1e-3},
+    ]
+    assert group_runs(configs) == [[0, 1], [2]]
+    assert group_runs(configs, by=("algo", "env")) == [[0, 1, 2]]
+
+
+def test_seeds_evaluating_at_slightly_different_steps_keep_their_points(tmp_path: Path) -> None:
+    steps_a, steps_b = [1000.0, 2536.0, 3000.0], [1000.0, 2520.0, 3000.0]
+    runs = [
+        write_run(tmp_path / "s0", steps_a, [1.0, 2.0, 3.0], ppo_config(0), [math.nan, 8.0, 9.0]),
+        write_run(tmp_path / "s1", steps_b, [1.0, 2.0, 3.0], ppo_config(1), [math.nan, 6.0, 7.0]),
+    ]
+    fig = learning_curve_figure(runs)
+    points = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "None"]
+    assert len(points) == 1
+    np.testing.assert_array_equal(points[0].get_xdata(), [2528.0, 3000.0])
+    np.testing.assert_array_equal(points[0].get_ydata(), [7.0, 8.0])
+
+
+def test_per_seed_lines_and_seconds_on_x(three_seeds_and_one_other: list[Path]) -> None:
+    fig = learning_curve_figure(three_seeds_and_one_other[:3], x="seconds", per_seed=True)
+    ax = fig.axes[0]
+    solid = [line for line in ax.get_lines() if line.get_linestyle() != "None"]
+    assert len(solid) == 4  # the IQM and one thin line per seed
+    assert ax.get_xlabel() == "wall-clock time (s)"
+    assert legend_labels(fig)[-1] == "single seeds"
+    # time_s is 0.0, 0.1, 0.2 in every run; seed 0 has no return at 0.0
+    np.testing.assert_allclose(solid[0].get_xdata(), [0.1, 0.2])
+
+
+def test_compare_puts_one_curve_per_algorithm_in_one_panel_per_env(tmp_path: Path) -> None:
+    steps = [1000.0, 2000.0]
+    runs = []
+    for algo, lr in (("ppo", 3e-4), ("a2c", 7e-4)):
+        for seed in (0, 1):
+            for env in ("CartPole-v1", "Acrobot-v1"):
+                config = {"algo": algo, "env": env, "seed": seed, "config": {"lr": lr * (seed + 1)}}
+                name = f"{algo}-{env}-{seed}"
+                runs.append(write_run(tmp_path / name, steps, [1.0 + seed, 2.0], config))
+    fig = learning_curve_figure(runs, compare=True)
+    assert [ax.get_title() for ax in fig.axes] == ["CartPole-v1", "Acrobot-v1"]
+    for ax in fig.axes:
+        labels = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert labels == [
+            "ppo: IQM, 95% stratified bootstrap CI, n=2 seeds",
+            "a2c: IQM, 95% stratified bootstrap CI, n=2 seeds",
+        ]
+
+
+def test_groups_of_one_algorithm_are_labelled_by_what_differs(tmp_path: Path) -> None:
+    steps = [1000.0, 2000.0]
+    runs = [
+        write_run(
+            tmp_path / f"ppo-{lr}-{seed}",
+            steps,
+            [1.0, 2.0],
+            {**ppo_config(seed), "config": {"learning_rate": lr, "gamma": 0.99}},
+        )
+        for lr in (0.001, 0.0003)
+        for seed in (0, 1)
+    ]
+    labels = legend_labels(learning_curve_figure(runs))
+    assert labels[0].startswith("ppo CartPole-v1 (learning_rate=0.001): IQM")
+    assert labels[1].startswith("ppo CartPole-v1 (learning_rate=0.0003): IQM")
+
+
+def test_a_group_directory_expands_to_its_seeds(tmp_path: Path) -> None:
+    group = tmp_path / "group"
+    for seed in (10, 2, 0):
+        write_run(group / f"seed-{seed}", [0.0, 100.0], [1.0, 2.0], ppo_config(seed))
+    (group / "group.json").write_text("{}", encoding="utf-8")
+    assert [p.name for p in expand_runs([group])] == ["seed-0", "seed-2", "seed-10"]
+    out = plot_runs([group], group / "learning-curve.png")
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert legend_labels(learning_curve_figure([group]))[0].endswith("n=3 seeds")
+
+
+def test_plot_runs_rejects_an_unknown_x_axis(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [0.0, 100.0], [1.0, 2.0], ppo_config(0))
+    with pytest.raises(PgrlError, match="steps, seconds"):
+        plot_runs([run], tmp_path / "out.png", x="minutes")
+
+
+def test_column_labels_are_words() -> None:
+    assert column_label("env_steps") == "environment steps"
+    assert column_label("value_loss") == "value loss (½·MSE)"
+    assert column_label("custom_metric") == "custom metric"
