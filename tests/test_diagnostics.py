@@ -15,14 +15,24 @@ from pgrl.collect import Collector
 from pgrl.diagnostics import GradientDiagnostics, gradient_stats
 from pgrl.diagnostics.calibration import calibrate
 from pgrl.diagnostics.callback import (
+    acting_copy,
     batched_flat_grads,
     chunk_gradients,
+    episode_returns,
     flat_grad,
     policy_parameters,
+    prepared_batch,
+    surrogate_loss,
 )
 from pgrl.diagnostics.cli import main
 from pgrl.diagnostics.ladder import ladder
-from pgrl.diagnostics.stats import chunk_masks, completed_steps, value_fit
+from pgrl.diagnostics.stats import (
+    chunk_masks,
+    completed_steps,
+    paired_gain,
+    surrogate_correlation,
+    value_fit,
+)
 from pgrl.errors import ConfigError
 from pgrl.logger import read_metrics
 
@@ -38,9 +48,10 @@ def _same_parameters(a: pgrl.Agent, b: pgrl.Agent) -> bool:
 
 @pytest.mark.parametrize(("algo", "steps"), [("a2c", 2_400), ("ppo", 2_048)])
 def test_diagnostics_leave_training_unchanged_and_log_finite_columns(algo, steps, tmp_path):
-    # every=2: A2C (8 envs × 5 steps) makes about 60 updates, PPO (8 × 32) about 8
+    # every=2: A2C (8 envs × 5 steps) makes about 60 updates, PPO (8 × 32) about 8; PPO also
+    # measures its surrogate and return gains (4 episodes before and after each diagnosis)
     plain = pgrl.train(algo, "CartPole-v1", steps=steps, seed=3, eval_episodes=0)
-    diagnostics = GradientDiagnostics(every=2)
+    diagnostics = GradientDiagnostics(every=2, surrogate_episodes=4 if algo == "ppo" else 0)
     watched = pgrl.train(
         algo,
         "CartPole-v1",
@@ -68,6 +79,14 @@ def test_diagnostics_leave_training_unchanged_and_log_finite_columns(algo, steps
         "diag/value_ev",
         "diag/value_rel_error",
     }
+    if algo == "ppo":
+        expected |= {
+            "diag/surrogate_gain",
+            "diag/return_gain",
+            "diag/return_gain_se",
+            "diag/surrogate_seconds",
+            "diag/surrogate_return_corr",
+        }
     assert expected <= set(names)
     for name in names:
         values = columns[name][~torch.from_numpy(columns[name]).isnan().numpy()]
@@ -76,6 +95,12 @@ def test_diagnostics_leave_training_unchanged_and_log_finite_columns(algo, steps
     for record in diagnostics.records:
         assert -1.0 <= record["diag/fresh_cosine"] <= 1.0
         assert record["diag/cov_trace"] > 0
+        if algo == "ppo":  # the update raises the surrogate it optimizes, on its own batch
+            assert record["diag/surrogate_gain"] > 0
+            assert record["diag/return_gain_se"] >= 0
+    if algo == "ppo":
+        assert diagnostics.surrogate_correlation == surrogate_correlation(diagnostics.records)
+        assert -1.0 <= diagnostics.surrogate_correlation <= 1.0
 
 
 def test_diagnostics_on_replay_batches_leave_sac_unchanged():
@@ -161,6 +186,75 @@ def test_bad_arguments_are_named():
         GradientDiagnostics(every=1, chunks=2)
     with pytest.raises(ConfigError, match="every"):
         GradientDiagnostics(every=0)
+    with pytest.raises(ConfigError, match="surrogate_episodes"):
+        GradientDiagnostics(every=1, surrogate_episodes=1)  # no standard error from one
+    with pytest.raises(ConfigError, match="surrogate_episodes=0"):
+        pgrl.train(
+            "a2c",
+            "CartPole-v1",
+            steps=40,
+            eval_episodes=0,
+            callbacks=[GradientDiagnostics(every=1, surrogate_episodes=2)],
+        )
+
+
+def test_paired_gain_and_surrogate_correlation_by_hand():
+    # d = (1, −1, 3, 1): mean 1, sample variance (0 + 4 + 4 + 0)/3 = 8/3, se = √(8/3)/2
+    gain, se = paired_gain(torch.tensor([2.0, 0.0, 5.0, 3.0]), torch.tensor([1.0, 1.0, 2.0, 2.0]))
+    assert gain == 1.0 and se == pytest.approx(math.sqrt(8 / 3) / 2)
+    # x = (0, 1, 2), y = (1, 0, 2): centred (−1, 0, 1)·(0, −1, 1) = 1, norms √2 √2: r = 1/2
+    records = [
+        {"diag/surrogate_gain": x, "diag/return_gain": y}
+        for x, y in ((0.0, 1.0), (1.0, 0.0), (2.0, 2.0))
+    ]
+    assert surrogate_correlation(records) == pytest.approx(0.5)
+    assert math.isnan(surrogate_correlation(records[:2]))  # fewer than 3 pairs
+
+
+def test_return_gain_uses_common_random_numbers():
+    # the same policy twice, from the same seed: every paired episode is identical, so the
+    # gain is exactly 0 with no error; the stochastic policy differs between seeds
+    agent = pgrl.train("ppo", "CartPole-v1", steps=512, seed=0, eval_episodes=0)
+    algorithm: Any = agent.algorithm
+    envs = agent.environment().make_vec(4)
+    device = torch.device("cpu")
+    try:
+        frozen = acting_copy(algorithm)
+        old = episode_returns(frozen, envs, 5, device)
+        new = episode_returns(algorithm.act, envs, 5, device)
+        other = episode_returns(algorithm.act, envs, 6, device)
+    finally:
+        envs.close()
+    assert paired_gain(new, old) == (0.0, 0.0)
+    assert not torch.equal(old, other)
+    assert bool((old >= 8).all())  # whole CartPole episodes (at least 8 steps each)
+
+
+def test_surrogate_gain_is_measured_on_the_batch_prepared_before_the_update():
+    # PPO with observation normalization: prepare absorbs the rollout into the statistics;
+    # a constant learning rate (the linear schedule ends a run at 0)
+    config = {"normalize_obs": True, "lr_schedule": "constant"}
+    agent = pgrl.train("ppo", "CartPole-v1", steps=512, seed=1, eval_episodes=0, config=config)
+    algorithm: Any = agent.algorithm
+    envs = agent.environment().make_vec(8)
+    try:
+        rollout = Collector(envs, 3).rollout(algorithm.act, 32)
+    finally:
+        envs.close()
+    statistics = {k: v.clone() for k, v in algorithm.obs_normalizer.state_dict().items()}
+    data = prepared_batch(algorithm, rollout)
+    for key, value in algorithm.obs_normalizer.state_dict().items():  # put back
+        assert torch.equal(value, statistics[key])
+    # at θ_old, ρ = 1: −L^CLIP = −mean Â (0 with normalized advantages)
+    before = surrogate_loss(algorithm, data)
+    assert before == pytest.approx(-float(data.advantage.mean()), abs=1e-6)
+    algorithm.update(rollout)
+    assert surrogate_loss(algorithm, data) < before  # the update raised its surrogate
+    # the same rollout prepared again after the update has π_θ' as π_old: ρ = 1, no gain
+    again = prepared_batch(algorithm, rollout)
+    assert surrogate_loss(algorithm, again) == pytest.approx(
+        -float(again.advantage.mean()), abs=1e-6
+    )
 
 
 def test_ladder_orders_variance_on_cartpole():
@@ -217,7 +311,10 @@ def test_diagnostics_leave_normalizers_and_episodic_runs_unchanged(algo, config)
     # PPO's policy_objective prepares the rollout as the update does and puts the running
     # statistics back; REINFORCE collects whole episodes (the fresh sample too)
     plain = pgrl.train(algo, "CartPole-v1", steps=1_024, seed=2, eval_episodes=0, config=config)
-    diagnostics = GradientDiagnostics(every=1, fresh_multiple=2)
+    surrogate_episodes = 2 if algo == "ppo" else 0
+    diagnostics = GradientDiagnostics(
+        every=1, fresh_multiple=2, surrogate_episodes=surrogate_episodes
+    )
     watched = pgrl.train(
         algo,
         "CartPole-v1",
@@ -230,6 +327,8 @@ def test_diagnostics_leave_normalizers_and_episodic_runs_unchanged(algo, config)
     assert _same_parameters(plain, watched)
     assert diagnostics.records
     assert all(math.isfinite(r["diag/fresh_cosine"]) for r in diagnostics.records)
+    if surrogate_episodes:
+        assert all(math.isfinite(r["diag/return_gain"]) for r in diagnostics.records)
 
 
 def test_vectorized_chunk_gradients_equal_one_backward_pass_each():

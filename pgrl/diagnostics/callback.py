@@ -8,31 +8,42 @@ without touching any ``.grad`` buffer, so the optimizers see nothing. Anything t
 (fresh rollouts, SAC's reparameterised actions) runs between :func:`pgrl.checkpoint.capture_rng`
 and :func:`pgrl.checkpoint.restore_rng` and in environment copies of its own: a run with the
 callback gives the same parameters as the run without it.
+
+For PPO, with ``surrogate_episodes``, a diagnosed update is also followed up after it
+(``on_step``): how much the update raised its clipped surrogate on its own batch, against how
+much it raised the true expected return, measured on fresh episodes by the policies before and
+after with common random numbers (Ilyas et al. 2020, section 4.3).
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from pgrl.checkpoint import capture_rng, restore_rng
-from pgrl.collect import Collector
+from pgrl.collect import ActFn, Collector
 from pgrl.diagnostics.stats import (
     chunk_masks,
     completed_steps,
     gradient_stats,
+    paired_gain,
+    surrogate_correlation,
     value_fit,
 )
 from pgrl.errors import ConfigError, EnvError
 from pgrl.returns import discounted_returns
 from pgrl.types import Batch, Rollout
 
-__all__ = ["GradientDiagnostics"]
+__all__ = ["GradientDiagnostics", "episode_returns", "surrogate_loss"]
 
 _POLICY_NAMES = ("policy", "actor")
 
@@ -111,6 +122,82 @@ def _cosine(a: Tensor, b: Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=0, eps=1e-30))
 
 
+def prepared_batch(algorithm: Any, rollout: Rollout) -> Any:
+    """PPO's ``prepare(rollout)`` (π_old's log-probabilities, V_old, advantages, normalized
+    observations), with the observation and reward normalizers' statistics put back.
+
+    Prepared before the update, this is the batch the update's minibatches are cut from:
+    calling ``policy_objective`` on the rollout *after* the update would prepare it again,
+    with π_θ' as π_old (ρ = 1: no gain), the updated critic and normalizer statistics that
+    have already absorbed the rollout.
+    """
+    statistics = [m for m in (algorithm.obs_normalizer, algorithm.reward_scaler) if m is not None]
+    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in statistics]
+    try:
+        return algorithm.prepare(rollout)
+    finally:
+        for module, state in zip(statistics, saved, strict=True):
+            module.load_state_dict(state)
+
+
+@torch.no_grad()
+def surrogate_loss(algorithm: Any, data: Any) -> float:
+    """−L^CLIP(θ) on a prepared PPO batch at the current parameters, over all its rows:
+    the policy loss of PPO's ``minibatch_terms``, whose minibatches the update steps on."""
+    rows = torch.arange(data.advantage.shape[0], device=data.advantage.device)
+    return float(algorithm.minibatch_terms(data, rows).policy_loss)
+
+
+def acting_copy(algorithm: Any) -> ActFn:
+    """``algorithm.act`` frozen as it is now: a shallow copy of the algorithm whose policy
+    and observation normalizer are deep copies (the update changes both in place)."""
+    frozen = copy.copy(algorithm)
+    for name in ("policy", "obs_normalizer"):
+        module = getattr(algorithm, name, None)
+        if isinstance(module, nn.Module):
+            setattr(frozen, name, copy.deepcopy(module))
+    act: ActFn = frozen.act
+    return act
+
+
+def _seed_everything(seed: int, device: torch.device) -> None:
+    """Seed the generators a policy samples from (Python, NumPy, torch on ``device``)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)  # this device only; the caller forks its state
+
+
+def episode_returns(act: ActFn, envs: Any, seed: int, device: torch.device) -> Tensor:
+    """``(n,)`` the undiscounted return of one episode in each of n sub-environments.
+
+    Sub-environment i starts from seed ``seed + i`` and the action draws come from
+    generators seeded with ``seed``: two calls with the same seed share start states and
+    random numbers (common random numbers), so the difference of two policies' returns
+    measures the change of policy, not the luck of the draw. The caller saves and restores
+    the global generators.
+    """
+    _seed_everything(seed, device)
+    rollout = Collector(envs, seed).episodes(act, episodes_per_env=1)
+    return (rollout.rewards.double() * rollout.mask.double()).sum(0)
+
+
+@dataclass
+class _BeforeUpdate:
+    """What :meth:`GradientDiagnostics.on_update` keeps of θ_old for ``on_step``."""
+
+    data: Any
+    """the prepared batch (PPO's ``PPOData``)"""
+    loss: float
+    """−L^CLIP(θ_old) on it"""
+    act: ActFn
+    """the policy θ_old, acting"""
+    metrics: list[dict[str, float]]
+    """the record and the pending row entry to complete"""
+    seconds: float
+
+
 class GradientDiagnostics:
     """A callback logging the policy gradient's signal, noise and quality under ``diag/``.
 
@@ -130,12 +217,24 @@ class GradientDiagnostics:
     * algorithms with a state-value critic V: ``diag/value_ev`` and ``diag/value_rel_error``,
       V(s_t) against the Monte-Carlo return G_t of the steps whose episode terminates inside
       the batch, pooled over the diagnostics of one metrics row (with ``normalize_reward``,
-      V predicts scaled returns: the fit is then not measured).
+      V predicts scaled returns: the fit is then not measured);
+    * PPO with ``surrogate_episodes`` = n > 0: after the update (``on_step``),
+      ``diag/surrogate_gain`` = L^CLIP(θ_new) − L^CLIP(θ_old), the clipped surrogate's rise on
+      the update's own batch (prepared before the update, as the update prepared it), and
+      ``diag/return_gain`` ± ``diag/return_gain_se``, the change of the mean undiscounted
+      episode return from θ_old to θ_new, measured on n fresh episodes each in environment
+      copies of its own, paired by start state and random draws (common random numbers),
+      and ``diag/return_before``, θ_old's mean return on those episodes;
+      ``diag/surrogate_seconds``, its cost (2n episodes and two surrogate evaluations);
+      ``diag/surrogate_return_corr``, their correlation over the diagnostics so far
+      (:attr:`surrogate_correlation` after the run; :func:`pgrl.diagnostics.stats.
+      surrogate_correlation` from the records).
 
     Each metrics row reports the mean over the diagnostics since the previous row;
     ``diag/snr`` and ``diag/noise_scale`` there are ratios of the means of their numerators
     and denominators (McCandlish et al.'s advice: a ratio of two noisy estimates is biased,
-    pooling first shrinks the bias), ``diag/seconds`` the total time the diagnostics took.
+    pooling first shrinks the bias), ``diag/return_gain_se`` the standard error of the row's
+    mean, ``diag/seconds`` the total time the diagnostics took.
     :attr:`records` keeps every single diagnostic.
 
     Args:
@@ -144,6 +243,10 @@ class GradientDiagnostics:
         fresh_multiple: size of the fresh sample in batches (0: no fresh sample).
         value_fit: measure the critic's fit where there is a V critic.
         seed: seed of the fresh sample's environment copies.
+        surrogate_episodes: PPO only: episodes per policy (before and after the update) to
+            measure the return gain (0: off; else >= 2).
+        surrogate_seed: seed of those episodes; diagnostic j uses
+            ``surrogate_seed + j · surrogate_episodes``, the same for both policies.
     """
 
     def __init__(
@@ -154,6 +257,8 @@ class GradientDiagnostics:
         *,
         value_fit: bool = True,
         seed: int = 7_000_003,
+        surrogate_episodes: int = 0,
+        surrogate_seed: int = 9_000_011,
     ) -> None:
         for name, value, low in (("every", every, 1), ("chunks", chunks, 4)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -166,20 +271,45 @@ class GradientDiagnostics:
             raise ConfigError(
                 f"GradientDiagnostics: fresh_multiple must be >= 0, got {fresh_multiple}"
             )
+        if (
+            isinstance(surrogate_episodes, bool)
+            or not isinstance(surrogate_episodes, int)
+            or surrogate_episodes < 0
+            or surrogate_episodes == 1
+        ):
+            raise ConfigError(
+                "GradientDiagnostics: surrogate_episodes must be 0 (off) or an integer >= 2 "
+                f"(a standard error needs two episodes), got {surrogate_episodes!r}"
+            )
         self.every = every
         self.chunks = chunks
         self.fresh_multiple = fresh_multiple
         self.measure_value = value_fit
         self.seed = seed
+        self.surrogate_episodes = surrogate_episodes
+        self.surrogate_seed = surrogate_seed
+        self.surrogate_correlation = math.nan
+        """over the run: corr(``diag/surrogate_gain``, ``diag/return_gain``), set by on_end"""
         self.updates = 0
         self.records: list[dict[str, float]] = []
         """every diagnostic's metrics, with the update count (``update``)"""
         self._pending: list[dict[str, float]] = []
         self._values: list[tuple[Tensor, Tensor]] = []
         self._fresh: Collector | None = None
+        self._returns_envs: Any = None
+        self._before: _BeforeUpdate | None = None
+        self._surrogate_count = 0
+
+    def on_start(self, agent: Any) -> None:
+        if self.surrogate_episodes and agent.algo != "ppo":
+            raise ConfigError(
+                "GradientDiagnostics: surrogate_episodes measures PPO's clipped surrogate; "
+                f"this agent is {agent.algo}. Pass surrogate_episodes=0"
+            )
 
     def on_update(self, agent: Any, data: Rollout | Batch) -> None:
         self.updates += 1
+        self._before = None  # a second update before on_step: the θ_old kept is not its own
         if self.updates % self.every:
             return
         rng = capture_rng()
@@ -190,8 +320,69 @@ class GradientDiagnostics:
         finally:
             restore_rng(rng)
         metrics["diag/seconds"] = time.perf_counter() - start
+        record = {"update": float(self.updates), **metrics}
         self._pending.append(metrics)
-        self.records.append({"update": float(self.updates), **metrics})
+        self.records.append(record)
+        if self.surrogate_episodes and agent.algo == "ppo" and isinstance(data, Rollout):
+            start = time.perf_counter()
+            # prepare reads no generator; the normalizers' statistics are put back
+            prepared = prepared_batch(agent.algorithm, data)
+            self._before = _BeforeUpdate(
+                data=prepared,
+                loss=surrogate_loss(agent.algorithm, prepared),
+                act=acting_copy(agent.algorithm),
+                metrics=[metrics, record],
+                seconds=time.perf_counter() - start,
+            )
+
+    def on_step(self, agent: Any, env_steps: int) -> None:
+        before, self._before = self._before, None
+        if before is None:
+            return
+        start = time.perf_counter()
+        algorithm = agent.algorithm
+        device = policy_parameters(algorithm)[0].device
+        rng = capture_rng()
+        # capture_rng holds the CPU generators; a CUDA policy samples from its device's
+        forked = [device] if device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=forked):
+                metrics = self._surrogate_and_return(agent, before, device)
+        finally:
+            restore_rng(rng)
+        seconds = before.seconds + time.perf_counter() - start
+        metrics["diag/surrogate_seconds"] = seconds
+        for target in before.metrics:
+            target.update(metrics)
+            target["diag/seconds"] += seconds
+
+    def _surrogate_and_return(
+        self, agent: Any, before: _BeforeUpdate, device: torch.device
+    ) -> dict[str, float]:
+        """The surrogate's gain on the update's batch and the return's gain on new episodes."""
+        algorithm = agent.algorithm
+        # L^CLIP(θ_new) − L^CLIP(θ_old): the losses are −L^CLIP
+        surrogate_gain = before.loss - surrogate_loss(algorithm, before.data)
+        n = self.surrogate_episodes
+        if self._returns_envs is None:
+            try:
+                self._returns_envs = agent.environment().make_vec(n)
+            except EnvError as error:
+                raise ConfigError(
+                    "GradientDiagnostics: the return gain needs new copies of the environment, "
+                    f"and they cannot be built here ({error}); pass surrogate_episodes=0"
+                ) from error
+        seed = self.surrogate_seed + self._surrogate_count * n
+        self._surrogate_count += 1
+        old = episode_returns(before.act, self._returns_envs, seed, device)
+        new = episode_returns(algorithm.act, self._returns_envs, seed, device)
+        gain, se = paired_gain(new, old)
+        return {
+            "diag/surrogate_gain": surrogate_gain,
+            "diag/return_before": float(old.mean()),
+            "diag/return_gain": gain,
+            "diag/return_gain_se": se,
+        }
 
     def measure(self, agent: Any, data: Rollout | Batch) -> dict[str, float]:
         """Every diagnostic of one batch, at the current parameters (the RNG is not restored
@@ -268,7 +459,7 @@ class GradientDiagnostics:
         pending, self._pending = self._pending, []
         out: dict[str, float] = {}
         if pending:
-            names = [k for k in pending[0] if not k.startswith("_")]
+            names = {k: None for p in pending for k in p if not k.startswith("_")}
             for name in names:
                 values = [p[name] for p in pending if name in p]
                 out[name] = sum(values) / len(values)
@@ -279,6 +470,13 @@ class GradientDiagnostics:
             noise = sum(p["_noise"] for p in pending) / len(pending)
             out["diag/noise_scale"] = trace / signal if signal != 0 else math.inf
             out["diag/snr"] = signal / noise if noise > 0 else math.inf
+            errors = [p["diag/return_gain_se"] for p in pending if "diag/return_gain_se" in p]
+            if errors:  # the standard error of the row's mean return gain
+                out["diag/return_gain_se"] = math.sqrt(sum(e * e for e in errors)) / len(errors)
+        if self.surrogate_episodes:
+            corr = surrogate_correlation(self.records)  # over the run so far
+            if math.isfinite(corr):
+                out["diag/surrogate_return_corr"] = corr
         if self._values:
             value = torch.cat([v for v, _ in self._values])
             returns = torch.cat([g for _, g in self._values])
@@ -291,6 +489,12 @@ class GradientDiagnostics:
         return out
 
     def on_end(self, agent: Any) -> None:
+        self._before = None
+        if self.surrogate_episodes:
+            self.surrogate_correlation = surrogate_correlation(self.records)
         if self._fresh is not None:
             self._fresh.envs.close()
             self._fresh = None
+        if self._returns_envs is not None:
+            self._returns_envs.close()
+            self._returns_envs = None

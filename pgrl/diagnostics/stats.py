@@ -23,12 +23,22 @@ independent; steps of one episode are not, so on a rollout it is an *effective* 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["GradientStats", "chunk_masks", "completed_steps", "gradient_stats", "value_fit"]
+__all__ = [
+    "GradientStats",
+    "chunk_masks",
+    "completed_steps",
+    "correlation",
+    "gradient_stats",
+    "paired_gain",
+    "surrogate_correlation",
+    "value_fit",
+]
 
 
 @dataclass(frozen=True)
@@ -171,3 +181,70 @@ def value_fit(value: Tensor, returns: Tensor) -> tuple[float, float]:
     ev = 1.0 - float(error.var(unbiased=False)) / var if var > 0 else math.nan
     relative = float(error.norm() / returns.norm()) if float(returns.norm()) > 0 else math.nan
     return ev, relative
+
+
+def paired_gain(after: Tensor, before: Tensor) -> tuple[float, float]:
+    """The mean of paired differences d_i = after_i − before_i and its standard error.
+
+    gain = mean_i d_i,  se = std(d) / √n  (std with n − 1)
+
+    With common random numbers (pair i shares its start state and its random draws) the
+    variance of d is that of the *change*, far below that of either side.
+
+    Args:
+        after: ``(n,)`` e.g. episode returns after an update, n >= 2.
+        before: ``(n,)`` the same episodes' returns before it.
+
+    Example:
+        >>> gain, se = paired_gain(torch.tensor([3.0, 5.0, 4.0]), torch.tensor([2.0, 2.0, 2.0]))
+        >>> gain, round(se, 4)  # d = 1, 3, 2: std 1, se 1/√3
+        (2.0, 0.5774)
+    """
+    d = after.double() - before.double()
+    n = d.numel()
+    se = float(d.std(unbiased=True)) / math.sqrt(n) if n >= 2 else math.nan
+    return float(d.mean()), se
+
+
+def correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's correlation of paired values; nan with fewer than 3 pairs or no spread.
+
+    r = Σ (x_i − x̄)(y_i − ȳ) / √(Σ (x_i − x̄)² Σ (y_i − ȳ)²)
+
+    Example:
+        >>> correlation([1.0, 2.0, 3.0], [2.0, 4.0, 7.0]) > 0.99, correlation([1, 2, 3], [3, 2, 1])
+        (True, -1.0)
+    """
+    if len(x) != len(y):
+        raise ValueError(f"correlation: {len(x)} x values against {len(y)} y values")
+    if len(x) < 3:
+        return math.nan
+    a = torch.tensor(x, dtype=torch.float64)
+    b = torch.tensor(y, dtype=torch.float64)
+    a, b = a - a.mean(), b - b.mean()
+    scale = float((a.square().sum() * b.square().sum()).sqrt())
+    # clamped: rounding can put a perfect correlation a hair beyond ±1
+    return max(-1.0, min(1.0, float(a @ b) / scale)) if scale > 0 else math.nan
+
+
+def surrogate_correlation(records: Sequence[Mapping[str, float]]) -> float:
+    """The correlation, over a run, of PPO's surrogate gain with its measured return gain.
+
+    Reads ``diag/surrogate_gain`` and ``diag/return_gain`` from the records of
+    :class:`pgrl.diagnostics.GradientDiagnostics` (its ``records``, one per diagnosed update)
+    that hold both, finite; nan with fewer than 3 such records.
+
+    Example:
+        >>> rows = [{"diag/surrogate_gain": g, "diag/return_gain": 2 * g} for g in (1.0, 2.0, 4.0)]
+        >>> surrogate_correlation(rows + [{"diag/snr": 1.0}])
+        1.0
+    """
+    pairs = [
+        (r["diag/surrogate_gain"], r["diag/return_gain"])
+        for r in records
+        if "diag/surrogate_gain" in r
+        and "diag/return_gain" in r
+        and math.isfinite(r["diag/surrogate_gain"])
+        and math.isfinite(r["diag/return_gain"])
+    ]
+    return correlation([p[0] for p in pairs], [p[1] for p in pairs])
