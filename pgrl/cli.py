@@ -151,6 +151,15 @@ def _train_parser() -> argparse.ArgumentParser:
         "(docs/diagnostics.md). Default 0: off",
     )
     p.add_argument(
+        "--diagnostics-surrogate",
+        type=int,
+        default=0,
+        metavar="EPISODES",
+        help="PPO with --diagnostics: also measure each diagnosed update's true return gain "
+        "on EPISODES paired episodes, against its surrogate gain (costs 2 x EPISODES episodes "
+        "per diagnosis). Default 0: off",
+    )
+    p.add_argument(
         "--vectorization",
         default="auto",
         metavar="{auto,sync,async}",
@@ -297,6 +306,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         diagnostics_every=args.diagnostics,
+        diagnostics_surrogate=args.diagnostics_surrogate,
         progress=False if args.quiet else None,
         save=not args.no_save,
         overwrite=args.overwrite,
@@ -331,6 +341,7 @@ def _train_seeds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         vectorization=args.vectorization,
         overwrite=args.overwrite,
         diagnostics_every=args.diagnostics,
+        diagnostics_surrogate=args.diagnostics_surrogate,
     )
     if args.json:
         print(json.dumps(group.to_dict()))
@@ -496,8 +507,7 @@ def cmd_plot(argv: Sequence[str]) -> int:
     p.add_argument(
         "--compare",
         action="store_true",
-        help="one curve per algorithm, whatever its hyperparameters, and one panel per "
-        "environment",
+        help="one curve per algorithm, whatever its hyperparameters, and one panel per environment",
     )
     p.add_argument(
         "--stat",

@@ -66,6 +66,7 @@ def train(
     overwrite: bool = False,
     callbacks: Sequence[Callback] = (),
     diagnostics_every: int = 0,
+    diagnostics_surrogate: int = 0,
     eval_episodes: int = 10,
     eval_every: int = 0,
     log_interval: int | None = None,
@@ -101,6 +102,9 @@ def train(
             (SNR, noise scale, cosine to a larger fresh sample, value fit) into ``diag/...``
             metrics (:class:`pgrl.diagnostics.GradientDiagnostics`); 0: never. The run's
             parameters are the same with or without.
+        diagnostics_surrogate: PPO with diagnostics: also measure the return gain of each
+            diagnosed update on this many paired episodes, against the surrogate's gain
+            (0: off; each costs 2 × this many episodes).
         eval_episodes: deterministic evaluation episodes at the end (0: none).
         eval_every: also evaluate every this many environment steps (0: never).
         log_interval: environment steps between metric rows (default: about 100 rows).
@@ -120,7 +124,7 @@ def train(
     """
     spec = get_spec(algo)
     check_seed(seed)
-    callbacks = with_diagnostics(callbacks, diagnostics_every)
+    callbacks = with_diagnostics(callbacks, diagnostics_every, diagnostics_surrogate)
     source = resolve_env(env, env_kwargs, wrappers)
     torch_device = resolve_device(device)
     key = source.preset_id or source.name
@@ -350,16 +354,21 @@ def learn_more(
         return _finish(agent, run)
 
 
-def with_diagnostics(callbacks: Sequence[Callback], every: int) -> list[Any]:
+def with_diagnostics(
+    callbacks: Sequence[Callback], every: int, surrogate_episodes: int = 0
+) -> list[Any]:
     """``callbacks``, checked, plus gradient diagnostics every ``every`` updates (0: none)."""
     check_callbacks(callbacks)
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise ConfigError(f"diagnostics_every must be an integer >= 0, got {every!r}")
+    if surrogate_episodes and not every:
+        raise ConfigError("diagnostics_surrogate needs diagnostics_every (--diagnostics EVERY)")
     if not every:
         return list(callbacks)
     from pgrl.diagnostics import GradientDiagnostics
 
-    return [*callbacks, GradientDiagnostics(every=every)]
+    diagnostics = GradientDiagnostics(every=every, surrogate_episodes=surrogate_episodes)
+    return [*callbacks, diagnostics]
 
 
 def resolve_config(

@@ -367,3 +367,19 @@ def test_the_cli_flag_and_the_api_argument_turn_diagnostics_on(tmp_path) -> None
     assert "diag/snr" in header and "diag/noise_scale" in header
     with pytest.raises(pgrl.errors.ConfigError, match="diagnostics_every must be"):
         pgrl.train("a2c", steps=100, diagnostics_every=-1)
+
+
+def test_the_cli_measures_ppos_surrogate_against_the_return(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from pgrl.cli import main as pgrl_main
+
+    run = tmp_path / "r"
+    argv = ["train", "ppo", "--steps", "2048", "--diagnostics", "4", "--run-dir", str(run)]
+    argv += ["--diagnostics-surrogate", "2", "--quiet", "--eval-episodes", "0"]
+    argv += ["--set", "num_envs=2", "--set", "rollout_steps=128", "--set", "minibatch_size=64"]
+    assert pgrl_main(argv) == 0
+    header = next(csv.reader((run / "metrics.csv").open()))
+    assert "diag/surrogate_gain" in header and "diag/return_gain" in header
+    with pytest.raises(ConfigError, match="needs diagnostics_every"):
+        pgrl.train("ppo", steps=100, diagnostics_surrogate=2)
