@@ -47,36 +47,59 @@ _FIXED_COLUMNS = ("env_steps", "time_s")
 # them when first seen.
 _LEADING_COLUMNS = ("episode_return_mean", "episode_length_mean")
 _TRAILING_COLUMNS = ("steps_per_second", "eval_return_mean", "eval_return_std", "train_seconds")
+_SB3_ON_POLICY = ("value_mse", "explained_variance", "learning_rate", "std")
 ALGO_COLUMNS: dict[str, tuple[str, ...]] = {
-    "reinforce": ("policy_loss", "entropy", "value_loss"),
-    "a2c": ("policy_loss", "value_loss", "entropy"),
-    "ppo": ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"),
-    "ddpg": ("value_loss", "policy_loss"),
-    "td3": ("value_loss", "policy_loss"),
-    "sac": ("value_loss", "policy_loss", "alpha_loss", "alpha", "entropy"),
+    "reinforce": ("policy_loss", "entropy", "value_loss", *_SB3_ON_POLICY),
+    "a2c": ("policy_loss", "value_loss", "entropy", *_SB3_ON_POLICY),
+    "ppo": (
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        *_SB3_ON_POLICY,
+        "clip_range",
+    ),
+    "ddpg": ("value_loss", "policy_loss", "value_mse", "learning_rate"),
+    "td3": ("value_loss", "policy_loss", "value_mse", "learning_rate"),
+    "sac": (
+        "value_loss",
+        "policy_loss",
+        "alpha_loss",
+        "alpha",
+        "entropy",
+        "value_mse",
+        "ent_coef_loss",
+        "learning_rate",
+    ),
 }
-"""The update metrics of each algorithm, in their ``metrics.csv`` order."""
+"""The update metrics of each algorithm, in their ``metrics.csv`` order (a cell stays empty
+where a metric does not apply: ``std`` with a discrete policy, REINFORCE's critic metrics
+without a value baseline, SAC's ``ent_coef_loss`` with a fixed α)."""
 
 # Stable-Baselines3's tags, so that pgrl and SB3 runs share panels in one TensorBoard. A key
 # gets SB3's tag only where pgrl's value has SB3's definition (SB3 2.x: common/
 # base_class.py, on_policy_algorithm.py, a2c.py, ppo.py, td3.py, sac.py, callbacks.py).
 # A quantity pgrl defines otherwise keeps a pgrl tag, so that no panel mixes two definitions:
 # value_loss is ½·MSE (or Huber) where SB3 logs the MSE; SAC's alpha_loss is
-# −mean(α(log π + H̄)) where SB3's ent_coef_loss uses log α. An algorithm that also reports
-# SB3's definitions under the keys below (value_mse, explained_variance, ...) fills SB3's tags.
+# −mean(α(log π + H̄)) where SB3's ent_coef_loss uses log α. The algorithms also report SB3's
+# definitions (value_mse, explained_variance, learning_rate, std, ent_coef_loss, ...), each
+# computed from the tensors of pgrl's own loss, and those fill SB3's tags.
 _TB_TAGS: dict[str, str] = {
     "episode_return_mean": "rollout/ep_rew_mean",  # both: mean over the last 100 episodes
     "episode_length_mean": "rollout/ep_len_mean",
     "eval_return_mean": "eval/mean_reward",
     "eval_return_std": "eval/std_reward",
     "eval_length_mean": "eval/mean_ep_length",
-    "learning_rate": "train/learning_rate",
-    "explained_variance": "train/explained_variance",
+    "learning_rate": "train/learning_rate",  # the actor's / policy's optimizer's, now
+    "explained_variance": "train/explained_variance",  # 1 − Var(G − V)/Var(G), V before update
     "approx_kl": "train/approx_kl",  # both mean[(ρ − 1) − log ρ]
-    "clip_fraction": "train/clip_fraction",
-    "std": "train/std",
+    "clip_fraction": "train/clip_fraction",  # both mean[|ρ − 1| > ε]
+    "clip_range": "train/clip_range",  # ε
+    "std": "train/std",  # mean exp(log σ) of a state-independent Gaussian policy
     "n_updates": "train/n_updates",
-    "value_mse": "train/value_loss",
+    "value_mse": "train/value_loss",  # mean (G − V)², SB3's F.mse_loss
+    "ent_coef_loss": "train/ent_coef_loss",  # SAC: −mean[log α (log π + H̄)]
     "value_loss": "pgrl/value_loss",
     "steps_per_second": "pgrl/steps_per_second",  # since the previous row; time/fps is the run's
     "train_seconds": "pgrl/train_seconds",
@@ -87,11 +110,11 @@ _TB_TAGS: dict[str, str] = {
 _NEGATED = frozenset({"entropy"})
 _TB_TAGS_BY_ALGO: dict[str, dict[str, str]] = {
     "ppo": {"policy_loss": "train/policy_gradient_loss"},  # −mean min(ρA, clip(ρ)A)
-    "ddpg": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},
-    "td3": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},
+    "ddpg": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},  # MSE
+    "td3": {"policy_loss": "train/actor_loss", "value_mse": "train/critic_loss"},  # ΣMSE_i
     "sac": {
         "policy_loss": "train/actor_loss",  # mean(α log π − min Q)
-        "value_mse": "train/critic_loss",
+        "value_mse": "train/critic_loss",  # ½ Σ_i MSE_i
         "alpha": "train/ent_coef",
         "alpha_loss": "pgrl/alpha_loss",
         "entropy": "train/entropy",  # −mean log π, positive: SB3 logs no entropy for SAC
@@ -238,6 +261,7 @@ def metric_columns(algo: str | None) -> tuple[str, ...]:
 
     >>> metric_columns("a2c")  # doctest: +NORMALIZE_WHITESPACE
     ('episode_return_mean', 'episode_length_mean', 'policy_loss', 'value_loss', 'entropy',
+     'value_mse', 'explained_variance', 'learning_rate', 'std',
      'steps_per_second', 'eval_return_mean', 'eval_return_std', 'train_seconds')
     """
     if algo is None or algo not in ALGO_COLUMNS:

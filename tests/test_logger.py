@@ -166,24 +166,41 @@ _COMMON_TAGS = {
     "time/time_elapsed",
     "time/total_timesteps",
 }
+# SB3's own definitions, reported by every algorithm besides pgrl's ½·MSE value_loss
+_SB3_ON_POLICY_TAGS = {
+    "train/value_loss",
+    "train/explained_variance",
+    "train/learning_rate",
+    "train/std",
+}
 _ALGO_TAGS = {
-    "reinforce": {"train/policy_loss", "train/entropy_loss", "pgrl/value_loss"},
-    "a2c": {"train/policy_loss", "pgrl/value_loss", "train/entropy_loss"},
+    "reinforce": {
+        "train/policy_loss",
+        "train/entropy_loss",
+        "pgrl/value_loss",
+        *_SB3_ON_POLICY_TAGS,
+    },
+    "a2c": {"train/policy_loss", "pgrl/value_loss", "train/entropy_loss", *_SB3_ON_POLICY_TAGS},
     "ppo": {
         "train/policy_gradient_loss",
         "pgrl/value_loss",
         "train/entropy_loss",
         "train/approx_kl",
         "train/clip_fraction",
+        "train/clip_range",
+        *_SB3_ON_POLICY_TAGS,
     },
-    "ddpg": {"train/actor_loss", "pgrl/value_loss"},
-    "td3": {"train/actor_loss", "pgrl/value_loss"},
+    "ddpg": {"train/actor_loss", "pgrl/value_loss", "train/critic_loss", "train/learning_rate"},
+    "td3": {"train/actor_loss", "pgrl/value_loss", "train/critic_loss", "train/learning_rate"},
     "sac": {
         "train/actor_loss",
         "pgrl/value_loss",
+        "train/critic_loss",
         "train/ent_coef",
+        "train/ent_coef_loss",
         "pgrl/alpha_loss",
         "train/entropy",
+        "train/learning_rate",
     },
 }
 
@@ -232,9 +249,84 @@ def test_a_real_a2c_run_writes_sb3_tags(tmp_path: Path) -> None:
         "train/entropy_loss",
         "time/fps",
         "rollout/ep_len_mean",
+        "train/value_loss",
+        "train/explained_variance",
+        "train/learning_rate",
     }
     assert expected <= tags
-    assert "train/value_loss" not in tags  # ½·MSE stays under pgrl/value_loss
+    assert "train/std" not in tags  # a categorical policy has no σ
+    # SB3's train/value_loss is the MSE, twice pgrl's ½·MSE (A2C's default critic loss)
+    half, full = events.Scalars("pgrl/value_loss"), events.Scalars("train/value_loss")
+    assert [e.step for e in half] == [e.step for e in full]
+    for h, f in zip(half, full, strict=True):
+        assert f.value == pytest.approx(2 * h.value, rel=1e-5)
+    rates = [e.value for e in events.Scalars("train/learning_rate")]
+    assert rates == pytest.approx([7e-4] * len(rates))  # the preset's constant step size
+
+
+# Short runs on a Box-action task, so that every SB3 tag that applies (train/std included)
+# is written by the algorithm itself, not by a test that feeds the logger
+_REAL_RUNS = {
+    "reinforce": (400, {"num_envs": 2, "hidden_sizes": (16, 16)}),
+    "a2c": (160, {"hidden_sizes": (16, 16)}),
+    "ppo": (
+        256,
+        {"num_envs": 2, "rollout_steps": 32, "minibatch_size": 32, "hidden_sizes": (16, 16)},
+    ),
+    "ddpg": (260, {"learning_starts": 200, "minibatch_size": 32, "hidden_sizes": (16, 16)}),
+    "td3": (260, {"learning_starts": 200, "minibatch_size": 32, "hidden_sizes": (16, 16)}),
+    "sac": (260, {"learning_starts": 200, "minibatch_size": 32, "hidden_sizes": (16, 16)}),
+}
+_SB3_TAGS_OF_A_REAL_RUN = {
+    "reinforce": _SB3_ON_POLICY_TAGS,
+    "a2c": _SB3_ON_POLICY_TAGS,
+    "ppo": _SB3_ON_POLICY_TAGS | {"train/approx_kl", "train/clip_fraction", "train/clip_range"},
+    "ddpg": {"train/critic_loss", "train/actor_loss", "train/learning_rate"},
+    "td3": {"train/critic_loss", "train/actor_loss", "train/learning_rate"},
+    "sac": {
+        "train/critic_loss",
+        "train/actor_loss",
+        "train/learning_rate",
+        "train/ent_coef",
+        "train/ent_coef_loss",
+    },
+}
+
+
+@pytest.mark.parametrize("algo", sorted(_REAL_RUNS))
+def test_a_real_run_of_every_algorithm_writes_sb3_value_lr_ev_and_std_tags(
+    tmp_path: Path, algo: str
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import pgrl
+
+    steps, config = _REAL_RUNS[algo]
+    run = tmp_path / "run"
+    pgrl.train(
+        algo,
+        "Pendulum-v1",
+        steps=steps,
+        config=config,
+        run_dir=run,
+        eval_episodes=0,
+        log_interval=steps // 4,
+    )
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert _SB3_TAGS_OF_A_REAL_RUN[algo] <= tags
+    critic = "train/critic_loss" if algo in ("ddpg", "td3", "sac") else "train/value_loss"
+    for tag in (critic, "train/learning_rate"):
+        values = [e.value for e in events.Scalars(tag)]
+        assert values and all(math.isfinite(v) and v >= 0 for v in values)
+    if algo in ("reinforce", "a2c", "ppo"):
+        # Gaussian policy with log σ initialised at 0: σ = 1 before the first step
+        assert all(0.5 < e.value < 2.0 for e in events.Scalars("train/std"))
+        assert all(e.value <= 1.0 for e in events.Scalars("train/explained_variance"))
+    # metrics.csv holds exactly the declared columns, in their order
+    header = read_csv_rows(run / "metrics.csv")[0]
+    assert header == ["env_steps", "time_s", *logger_module.metric_columns(algo)]
 
 
 def test_runs_of_one_algorithm_share_a_header_whenever_episodes_end(tmp_path: Path) -> None:
@@ -255,6 +347,10 @@ def test_runs_of_one_algorithm_share_a_header_whenever_episodes_end(tmp_path: Pa
         "policy_loss",
         "value_loss",
         "entropy",
+        "value_mse",
+        "explained_variance",
+        "learning_rate",
+        "std",
         "steps_per_second",
         "eval_return_mean",
         "eval_return_std",

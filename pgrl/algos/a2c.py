@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -24,10 +24,14 @@ from pgrl.algos.base import (
     Collection,
     LoopSettings,
     NetworkFactory,
+    current_learning_rate,
+    explained_variance,
+    gaussian_std,
     place,
     policy_and_value,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.config import check_choice, check_range
 from pgrl.losses import (
@@ -102,6 +106,17 @@ def bootstrapped_targets(
     )
 
 
+class A2CLosses(NamedTuple):
+    """The three losses of one rollout, with gradients, and the critic's V(s) and y they
+    were computed from (V with its gradient, y a constant), ``(T, N)``."""
+
+    policy_loss: Tensor
+    critic_loss: Tensor
+    entropy: Tensor
+    value: Tensor
+    target: Tensor
+
+
 class A2C:
     """Synchronous actor-critic: one update per rollout of N environments × T steps."""
 
@@ -161,12 +176,16 @@ class A2C:
 
     def losses(self, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
         """(policy loss, critic loss, mean entropy) of one rollout, with gradients."""
+        return self.losses_and_values(rollout)[:3]
+
+    def losses_and_values(self, rollout: Rollout) -> A2CLosses:
+        """:meth:`losses`, and the V(s) and y the critic loss compares."""
         mask = rollout.loss_mask
         log_prob, advantage, entropy, value, target = self.terms(rollout)
         # actor: ascend mean_t[A_t ∇log π(a_t|s_t)]
         policy_loss = policy_gradient_loss(log_prob, advantage, mask)
         critic_loss = value_loss(value, target, self.config.value_loss, mask)
-        return policy_loss, critic_loss, entropy_bonus(entropy, mask)
+        return A2CLosses(policy_loss, critic_loss, entropy_bonus(entropy, mask), value, target)
 
     def policy_objective(self, rollout: Rollout, masks: Tensor | None = None) -> Tensor:
         """The policy loss that :meth:`update` differentiates, at the current parameters.
@@ -185,13 +204,23 @@ class A2C:
 
     def update(self, rollout: Rollout) -> dict[str, Tensor]:
         config = self.config
-        policy_loss, critic_loss, entropy = self.losses(rollout)
+        policy_loss, critic_loss, entropy, value, target = self.losses_and_values(rollout)
         loss = combined_loss(
             policy_loss, critic_loss, entropy, config.value_coef, config.entropy_coef
         )
-        self.optimizer.step(loss)
-        return {
+        metrics = {
             "policy_loss": policy_loss.detach(),
             "value_loss": critic_loss.detach(),
             "entropy": entropy.detach(),
+            # Stable-Baselines3's definitions, from the tensors the loss used: the MSE of
+            # y against V(s) (value_loss is ½·MSE), and V's explained variance over the
+            # rollout, V as it was when the rollout was collected
+            "value_mse": value_mse(value, target, rollout.loss_mask),
+            "explained_variance": explained_variance(value, target, rollout.loss_mask),
+            "learning_rate": current_learning_rate(self.optimizer.optimizer),
         }
+        self.optimizer.step(loss)
+        std = gaussian_std(self.policy)  # after the step, as SB3 logs it
+        if std is not None:
+            metrics["std"] = std
+        return metrics

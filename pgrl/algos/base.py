@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from pgrl.encoders import make_encoder, needs_encoder
 from pgrl.errors import ConfigError, EnvError
+from pgrl.losses import masked_mean
 from pgrl.spaces import SpaceInfo
 
 Collection = Literal["rollout", "episodes", "replay"]
@@ -93,6 +94,82 @@ class Algorithm(Protocol):
     def load_exploration_state(self, state: Tensor) -> None:
         """Continue the exploration-noise process from :meth:`exploration_state`'s tensor."""
         ...
+
+
+@torch.no_grad()
+def explained_variance(value: Tensor, returns: Tensor, mask: Tensor | None = None) -> Tensor:
+    """How much of the returns' variance the critic explains: SB3's ``train/explained_variance``.
+
+    EV = 1 − Var(G − V) / Var(G), population variances over the real transitions: 1 is a
+    perfect fit, 0 no better than the mean of G, below 0 worse. Where Var(G) = 0, SB3 logs
+    nan; pgrl stops a run on any non-finite metric, so there it takes scikit-learn's finite
+    value (``force_finite``): 1 when Var(G − V) = 0 as well, else 0.
+
+    Args:
+        value: ``(...)`` V(s_t) of the rollout, as it was before the update; detached here.
+        returns: ``(...)`` G_t, the critic's regression target.
+        mask: optional ``(...)`` 1 for real transitions.
+
+    Returns:
+        A 0-d tensor (no ``.item()``: the loop averages it with the other update metrics).
+
+    Reference: Stable-Baselines3, ``common/utils.py`` ``explained_variance``, logged over the
+    rollout by its A2C and PPO; scikit-learn's ``explained_variance_score``.
+
+    Example:
+        >>> round(explained_variance(torch.tensor([1.0, 2.0, 3.0]),
+        ...                          torch.tensor([1.0, 2.0, 5.0])).item(), 4)
+        0.6923
+        >>> explained_variance(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 2.0])).item()
+        0.0
+    """
+    value, returns = value.detach(), returns.detach()
+    error = returns - value
+    var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    var_error = masked_mean((error - masked_mean(error, mask)) ** 2, mask)
+    finite = (var_error == 0).to(returns.dtype)  # scikit-learn's value when Var(G) = 0
+    return torch.where(var_returns > 0, 1.0 - var_error / var_returns, finite)
+
+
+@torch.no_grad()
+def value_mse(value: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """mean (y − V)², the number SB3 logs as ``train/value_loss`` (its ``F.mse_loss``).
+
+    A report, not a loss: it takes the tensors the critic loss was computed from, detached,
+    so the update differentiates only its own loss (pgrl's ½(y − V)² or Huber).
+
+    Example:
+        >>> value_mse(torch.tensor([0.0, 0.0, 9.0]), torch.tensor([1.0, 3.0, 0.0]),
+        ...           torch.tensor([1.0, 1.0, 0.0])).item()
+        5.0
+    """
+    return masked_mean((target.detach() - value.detach()) ** 2, mask)
+
+
+@torch.no_grad()
+def gaussian_std(policy: nn.Module) -> Tensor | None:
+    """mean_i exp(log σ_i) of a Gaussian policy with a state-independent log σ: SB3's
+    ``train/std``; None for any other policy (categorical, or a network's log σ(s)).
+
+    Example:
+        >>> from pgrl.nets import GaussianPolicy
+        >>> gaussian_std(GaussianPolicy(3, 2, (8,), log_std_init=0.0)).item()
+        1.0
+    """
+    log_std = getattr(policy, "log_std", None)
+    return log_std.detach().exp().mean() if isinstance(log_std, Tensor) else None
+
+
+def current_learning_rate(optimizer: torch.optim.Optimizer) -> Tensor:
+    """The step size the optimizer takes now (after any annealing), as a 0-d float64 tensor
+    on the CPU: SB3's ``train/learning_rate``.
+
+    Example:
+        >>> net = nn.Linear(1, 1)
+        >>> current_learning_rate(torch.optim.SGD(net.parameters(), lr=0.25)).item()
+        0.25
+    """
+    return torch.tensor(float(optimizer.param_groups[0]["lr"]), dtype=torch.float64)
 
 
 def require_box(name: str, spaces: SpaceInfo, env_id: str = "this environment") -> None:

@@ -28,12 +28,14 @@ from pgrl.algos.base import (
     LoopSettings,
     NetworkFactory,
     check_networks,
+    current_learning_rate,
     encoder_maker,
     place,
     require_box,
     role_network,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
@@ -230,14 +232,19 @@ class DDPG:
     def load_exploration_state(self, state: Tensor) -> None:
         self.noise.load_state(state)
 
-    def critic_step(self, batch: Batch) -> Tensor:
-        """Regress Q(s, a) on y = r + γ(1 − terminated) Q'(s', μ'(s'))."""
+    def critic_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Regress Q(s, a) on y = r + γ(1 − terminated) Q'(s', μ'(s')).
+
+        Returns the loss (½(y − Q)² or Huber) and mean (y − Q)², SB3's ``critic_loss``,
+        both detached.
+        """
         with torch.no_grad():
             next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
         target = critic_target(batch.rewards, next_q, batch.terminated, self.config.gamma)
-        loss = value_loss(self.critic(batch.obs, batch.actions), target, self.config.value_loss)
+        q = self.critic(batch.obs, batch.actions)
+        loss = value_loss(q, target, self.config.value_loss)
         self.critic_optimizer.step(loss)
-        return loss.detach()
+        return loss.detach(), value_mse(q, target)
 
     def policy_objective(self, batch: Batch, masks: Tensor | None = None) -> Tensor:
         """The actor loss −mean Q(s, μ(s)) that :meth:`actor_step` differentiates.
@@ -261,11 +268,16 @@ class DDPG:
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         # critic gradient, then policy gradient, then the target networks trail by τ
-        critic_loss = self.critic_step(batch)
+        critic_loss, critic_mse = self.critic_step(batch)
         policy_loss = self.actor_step(batch)
         soft_update_(self.actor_target, self.actor, self.config.tau)
         soft_update_(self.critic_target, self.critic, self.config.tau)
-        return {"value_loss": critic_loss, "policy_loss": policy_loss}
+        return {
+            "value_loss": critic_loss,
+            "policy_loss": policy_loss,
+            "value_mse": critic_mse,  # SB3's DDPG critic_loss: F.mse_loss(Q, y)
+            "learning_rate": current_learning_rate(self.actor_optimizer.optimizer),
+        }
 
 
 def batch_rows(batch: Batch, mask: Tensor) -> Batch:

@@ -32,10 +32,14 @@ from pgrl.algos.base import (
     Collection,
     LoopSettings,
     NetworkFactory,
+    current_learning_rate,
+    explained_variance,
+    gaussian_std,
     place,
     policy_and_value,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.config import check_choice, check_range
 from pgrl.encoders import normalizable_mask
@@ -222,6 +226,8 @@ class MinibatchTerms(NamedTuple):
     ratio: Tensor
     approx_kl: Tensor
     clip_fraction: Tensor
+    value_mse: Tensor
+    """mean (G^λ − V_θ(s))², SB3's value_loss (its default, unclipped critic), detached"""
 
 
 def obs_normalizer(spaces: SpaceInfo) -> ObsNormalizer:
@@ -355,10 +361,11 @@ class PPO:
         log_ratio = log_prob - data.log_prob[index]
         ratio = log_ratio.exp()
         policy_loss = clipped_surrogate(ratio, data.advantage[index], config.clip_eps)
+        value, returns = self.value(obs), data.returns[index]
         critic_loss = clipped_value_loss(
-            self.value(obs),
+            value,
             data.value[index],
-            data.returns[index],
+            returns,
             config.clip_eps if config.clip_value else None,
         )
         entropy_mean = entropy.mean()
@@ -375,6 +382,7 @@ class PPO:
             ratio,
             approx_kl(log_ratio.detach()),
             clip_fraction,
+            value_mse(value, returns),
         )
 
     def policy_objective(self, rollout: Rollout, masks: Tensor | None = None) -> Tensor:
@@ -408,9 +416,11 @@ class PPO:
         config = self.config
         data = self.prepare(rollout)
         count = data.advantage.shape[0]
-        terms: list[
-            Tensor
-        ] = []  # per step: policy loss, value loss, entropy, approx KL, clip fraction
+        # per step: policy loss, value loss, entropy, approx KL, clip fraction, value MSE
+        terms: list[Tensor] = []
+        # SB3's step size of this update and explained variance of V_old over the rollout
+        learning_rate = current_learning_rate(self.optimizer.optimizer)
+        value_fit = explained_variance(data.value, data.returns)
         for _ in range(config.update_epochs):
             epoch_terms: list[Tensor] = []
             # a fresh shuffle each epoch, cut into num_minibatches nearly equal parts (equal
@@ -428,6 +438,7 @@ class PPO:
                             minibatch.entropy.detach(),
                             minibatch.approx_kl,
                             minibatch.clip_fraction,
+                            minibatch.value_mse,
                         ]
                     )
                 )
@@ -438,11 +449,19 @@ class PPO:
                 epoch_kl = float(torch.stack(epoch_terms)[:, 3].sum())
                 if epoch_kl / config.num_minibatches > target_kl:
                     break
-        means = torch.stack(terms).mean(0) if terms else torch.zeros(5, device=data.obs.device)
-        return {
+        means = torch.stack(terms).mean(0) if terms else torch.zeros(6, device=data.obs.device)
+        metrics = {
             "policy_loss": means[0],
             "value_loss": means[1],
             "entropy": means[2],
             "approx_kl": means[3],
             "clip_fraction": means[4],
+            "value_mse": means[5],
+            "explained_variance": value_fit,
+            "learning_rate": learning_rate,
+            "clip_range": torch.tensor(config.clip_eps, dtype=torch.float64),
         }
+        std = gaussian_std(self.policy)  # after the epochs, as SB3 logs it
+        if std is not None:
+            metrics["std"] = std
+        return metrics

@@ -25,10 +25,14 @@ from pgrl.algos.base import (
     LoopSettings,
     NetworkFactory,
     check_networks,
+    current_learning_rate,
+    explained_variance,
+    gaussian_std,
     place,
     policy_and_value,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
@@ -218,13 +222,24 @@ class Reinforce:
             combined_loss(policy_loss, entropy=entropy_mean, entropy_coef=config.entropy_coef)
         )
 
-        metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy_mean.detach()}
+        metrics = {
+            "policy_loss": policy_loss.detach(),
+            "entropy": entropy_mean.detach(),
+            "learning_rate": current_learning_rate(self.policy_optimizer.optimizer),
+        }
+        std = gaussian_std(self.policy)
+        if std is not None:
+            metrics["std"] = std
         # 3. the baseline step: regress V(s_t) on G_t, value_epochs times on the same episodes
         if self.value is not None:
-            for _ in range(config.value_epochs):
-                critic_loss = value_loss(self.value(rollout.obs), returns, config.value_loss, mask)
+            for epoch in range(config.value_epochs):
+                value = self.value(rollout.obs)
+                if epoch == 0:  # V as it was when the episodes were collected, as in SB3
+                    metrics["explained_variance"] = explained_variance(value, returns, mask)
+                critic_loss = value_loss(value, returns, config.value_loss, mask)
                 self.value_optimizer.step(critic_loss)
             metrics["value_loss"] = critic_loss.detach()
+            metrics["value_mse"] = value_mse(value, returns, mask)  # SB3's definition
         return metrics
 
     @torch.no_grad()

@@ -33,12 +33,14 @@ from pgrl.algos.base import (
     LoopSettings,
     NetworkFactory,
     check_networks,
+    current_learning_rate,
     encoder_maker,
     place,
     require_box,
     role_network,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.algos.ddpg import batch_rows, critic_target
 from pgrl.config import check_choice, check_range
@@ -152,6 +154,20 @@ def temperature_loss(log_alpha: Tensor, log_prob: Tensor, target_entropy: float)
     return -(alpha * (log_prob.detach() + target_entropy)).mean()
 
 
+@torch.no_grad()
+def sb3_ent_coef_loss(log_alpha: Tensor, log_prob: Tensor, target_entropy: float) -> Tensor:
+    """−mean[log α (log π(a|s) + H̄)], the number SB3 logs as ``train/ent_coef_loss``.
+
+    A report, not a loss: pgrl descends :func:`temperature_loss` (α, not log α, in front; the
+    same sign of gradient in log α). Detached, for the metrics only.
+
+    Example:
+        >>> sb3_ent_coef_loss(torch.tensor(0.5), torch.tensor([-3.0, -1.0]), -1.0).item()
+        1.5
+    """
+    return -(log_alpha.detach() * (log_prob.detach() + target_entropy)).mean()
+
+
 class Temperature(nn.Module):
     """The entropy temperature α = exp(log α), a module so that it is saved with the model."""
 
@@ -263,13 +279,17 @@ class SAC:
             self.temperature.alpha,
         )
 
-    def critic_step(self, batch: Batch) -> Tensor:
-        """Regress both soft critics on the same target y."""
+    def critic_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Regress both soft critics on the same target y.
+
+        Returns the loss and SB3's ``critic_loss``, ½[mean (y − Q_1)² + mean (y − Q_2)²],
+        both detached.
+        """
         target = self.target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
         loss = twin_value_loss(q1, q2, target, self.config.value_loss)
         self.critic_optimizer.step(loss)
-        return loss.detach()
+        return loss.detach(), 0.5 * (value_mse(q1, target) + value_mse(q2, target))
 
     def policy_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Descend α log π − min Q through the reparameterised action; critics frozen.
@@ -313,8 +333,13 @@ class SAC:
     def update(self, batch: Batch) -> dict[str, Tensor]:
         # critic gradient, policy gradient, temperature, then the target critics trail by τ
         # (Haarnoja et al. 2018b, algorithm 1)
-        critic_loss = self.critic_step(batch)
+        critic_loss, critic_mse = self.critic_step(batch)
         policy_loss, log_prob = self.policy_step(batch)
+        metrics = {"value_mse": critic_mse}
+        if self.alpha_optimizer is not None:  # SB3 logs ent_coef_loss only when α learns
+            metrics["ent_coef_loss"] = sb3_ent_coef_loss(
+                self.temperature.log_alpha, log_prob, self.target_entropy
+            )
         alpha_loss = self.temperature_step(log_prob)
         soft_update_(self.critic_target, self.critic, self.config.tau)
         return {
@@ -323,4 +348,6 @@ class SAC:
             "alpha_loss": alpha_loss,
             "alpha": self.temperature.alpha,
             "entropy": -log_prob.mean(),
+            **metrics,
+            "learning_rate": current_learning_rate(self.policy_optimizer.optimizer),
         }

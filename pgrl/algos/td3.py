@@ -30,12 +30,14 @@ from pgrl.algos.base import (
     LoopSettings,
     NetworkFactory,
     check_networks,
+    current_learning_rate,
     encoder_maker,
     place,
     require_box,
     role_network,
     to_cpu,
     to_device,
+    value_mse,
 )
 from pgrl.algos.ddpg import GaussianNoise, actor_loss, batch_rows, critic_target
 from pgrl.config import check_choice, check_range
@@ -273,13 +275,17 @@ class TD3:
             batch.rewards, next_q1, next_q2, batch.terminated, self.config.gamma
         )
 
-    def critic_step(self, batch: Batch) -> Tensor:
-        """Regress both critics on the same target y."""
+    def critic_step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Regress both critics on the same target y.
+
+        Returns the loss and SB3's ``critic_loss``, mean (y − Q_1)² + mean (y − Q_2)², both
+        detached.
+        """
         target = self.target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
         loss = twin_value_loss(q1, q2, target, self.config.value_loss)
         self.critic_optimizer.step(loss)
-        return loss.detach()
+        return loss.detach(), value_mse(q1, target) + value_mse(q2, target)
 
     def policy_objective(self, batch: Batch, masks: Tensor | None = None) -> Tensor:
         """The actor loss −mean Q_1(s, μ(s)) that :meth:`actor_step` differentiates.
@@ -303,11 +309,16 @@ class TD3:
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         # critic gradient every update; policy gradient and targets every policy_delay updates
-        critic_loss = self.critic_step(batch)
+        critic_loss, critic_mse = self.critic_step(batch)
         self.delay.count += 1
         if policy_update_due(int(self.delay.count), self.config.policy_delay):
             self.delay.policy_loss.copy_(self.actor_step(batch))
             soft_update_(self.actor_target, self.actor, self.config.tau)
             soft_update_(self.critic_target, self.critic, self.config.tau)
         # the latest actor loss on every update, so the loop's per-update mean stays honest
-        return {"value_loss": critic_loss, "policy_loss": self.delay.policy_loss.clone()}
+        return {
+            "value_loss": critic_loss,
+            "policy_loss": self.delay.policy_loss.clone(),
+            "value_mse": critic_mse,
+            "learning_rate": current_learning_rate(self.actor_optimizer.optimizer),
+        }

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import pgrl
 from pgrl.algos.a2c import A2C, A2CConfig
@@ -210,3 +214,73 @@ def test_a_rollout_without_placeholders_takes_plain_means_of_equal_value() -> No
     torch.testing.assert_close(
         value_loss(log_prob, weight, "huber", ones), value_loss(log_prob, weight, "huber")
     )
+
+
+def test_reported_value_mse_is_sb3s_mse_of_targets_and_values_on_a_fixed_rollout() -> None:
+    # SB3's A2C logs train/value_loss = F.mse_loss(returns, values) and explained_variance
+    # over the rollout; pgrl's value_loss is ½·MSE. Targets by hand: y = r + γ(1 − term)V(s′)
+    algo = make(gamma=0.9)
+    rollout = fixed_rollout()
+    with torch.no_grad():
+        values, next_values = algo.value(rollout.obs), algo.value(rollout.next_obs)
+    targets = rollout.rewards + 0.9 * (~rollout.terminated).float() * next_values
+    metrics = algo.update(rollout)
+    torch.testing.assert_close(metrics["value_mse"], F.mse_loss(values, targets))
+    torch.testing.assert_close(metrics["value_loss"], 0.5 * F.mse_loss(values, targets))
+    y = targets.flatten().double().numpy()
+    v = values.flatten().double().numpy()
+    expected_ev = 1.0 - np.var(y - v) / np.var(y)  # SB3's common/utils.explained_variance
+    assert metrics["explained_variance"].item() == pytest.approx(expected_ev, rel=1e-5)
+    assert metrics["learning_rate"].item() == 7e-4  # the optimizer's step size
+    assert "std" not in metrics  # a categorical policy has no σ
+
+
+def test_reported_metrics_leave_out_placeholder_steps() -> None:
+    rollout = masked_rollout(discrete=True)
+    algo = _make_algo(True, A2CConfig())
+    with torch.no_grad():
+        values, next_values = algo.value(rollout.obs), algo.value(rollout.next_obs)
+    targets = rollout.rewards + 0.99 * (~rollout.terminated).float() * next_values
+    real = rollout.mask.bool()
+    metrics = algo.update(rollout)
+    torch.testing.assert_close(metrics["value_mse"], F.mse_loss(values[real], targets[real]))
+    y, v = targets[real].double().numpy(), values[real].double().numpy()
+    assert metrics["explained_variance"].item() == pytest.approx(
+        1.0 - np.var(y - v) / np.var(y), rel=1e-5
+    )
+
+
+def test_a_gaussian_policy_reports_sb3s_std_after_the_step() -> None:
+    algo = _make_algo(False, A2CConfig(log_std_init=-0.5))
+    metrics = algo.update(masked_rollout(discrete=False))
+    std = algo.policy.log_std.detach().exp().mean()  # type: ignore[union-attr]
+    assert metrics["std"].item() == std.item()
+    assert std.item() != pytest.approx(float(np.exp(-0.5)), abs=0.0)  # the step moved σ
+
+
+def test_reported_learning_rate_follows_the_annealed_step_size() -> None:
+    algo = make()
+    for group in algo.optimizer.optimizer.param_groups:
+        group["lr"] = 1.75e-4  # what pgrl.loop.anneal_learning_rates sets
+    assert algo.update(fixed_rollout())["learning_rate"].item() == 1.75e-4
+
+
+def test_update_metrics_are_finite_when_the_targets_are_constant() -> None:
+    # γ = 0 and equal rewards: Var(y) = 0. SB3 logs nan there; pgrl's loop stops on a
+    # non-finite metric, so explained variance takes scikit-learn's finite value
+    rollout = fixed_rollout()
+    constant = dataclasses.replace(rollout, rewards=torch.ones_like(rollout.rewards))
+    metrics = make(gamma=0.0).update(constant)
+    assert all(bool(torch.isfinite(value)) for value in metrics.values())
+    assert metrics["explained_variance"].item() == 0.0
+
+
+def test_explained_variance_agrees_with_stable_baselines3() -> None:
+    sb3_utils = pytest.importorskip("stable_baselines3.common.utils")
+    from pgrl.algos.base import explained_variance
+
+    gen = torch.Generator().manual_seed(3)
+    returns = torch.randn(40, generator=gen) * 2 + 1
+    values = returns + torch.randn(40, generator=gen)
+    expected = sb3_utils.explained_variance(values.numpy(), returns.numpy())
+    assert explained_variance(values, returns).item() == pytest.approx(expected, rel=1e-5)

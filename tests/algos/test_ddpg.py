@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 import pgrl
@@ -95,10 +96,13 @@ def test_target_networks_move_only_by_polyak_averaging() -> None:
 def test_critic_steps_lower_the_critic_loss_on_a_fixed_batch() -> None:
     algo = make(gamma=0.0, critic_learning_rate=1e-2)  # γ = 0: fixed targets y = r
     b = batch()
-    first = algo.critic_step(b)
+    first, first_mse = algo.critic_step(b)
     for _ in range(20):
-        last = algo.critic_step(b)
+        last, last_mse = algo.critic_step(b)
     assert last.item() < 0.5 * first.item()
+    # SB3's critic_loss is the MSE, twice pgrl's ½·MSE loss
+    assert_close(first_mse, 2 * first)
+    assert_close(last_mse, 2 * last)
 
 
 def test_ou_noise_is_mean_reverting_and_correlated() -> None:
@@ -135,3 +139,16 @@ def test_same_seed_gives_identical_parameters() -> None:
     for p, q in zip(a.algorithm.actor.parameters(), b.algorithm.actor.parameters(), strict=True):  # type: ignore[attr-defined]
         assert torch.equal(p, q)
     assert a.evaluation.returns == b.evaluation.returns  # type: ignore[union-attr]
+
+
+def test_reported_critic_mse_is_sb3s_f_mse_loss_of_q_and_target() -> None:
+    algo = make(gamma=0.9)
+    b = batch()
+    with torch.no_grad():  # y = r + γ(1 − terminated)Q′(s′, μ′(s′)), before the update
+        next_q = algo.critic_target(b.next_obs, algo.actor_target(b.next_obs))
+        target = b.rewards + 0.9 * (1.0 - b.terminated) * next_q
+        q = algo.critic(b.obs, b.actions)
+    metrics = algo.update(b)
+    assert_close(metrics["value_mse"], F.mse_loss(q, target))
+    assert_close(metrics["value_loss"], 0.5 * F.mse_loss(q, target))
+    assert metrics["learning_rate"].item() == algo.config.learning_rate

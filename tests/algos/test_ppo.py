@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 import pgrl
@@ -311,3 +312,31 @@ def test_minibatch_step_uses_autograd_gradient_of_the_loss(spaces, overrides) ->
     algo.optimizer.step(algo.minibatch_terms(data, index).loss)
     for p, e in zip(params, expected, strict=True):
         assert_close(p.grad, e)
+
+
+def test_reported_value_mse_explained_variance_and_std_are_sb3s() -> None:
+    # one epoch, one minibatch of the whole rollout, unclipped critic: SB3's value_loss is
+    # F.mse_loss(returns, V_θ(s)) of that minibatch, pgrl's value_loss half of it
+    algo = make(BOX, update_epochs=1, minibatch_size=32, clip_value=False)
+    rollout = fixed_rollout(BOX)
+    data = algo.prepare(rollout)  # no normalizers: preparing twice changes nothing
+    with torch.no_grad():
+        values = algo.value(data.obs)
+    metrics = algo.update(rollout)
+    assert_close(metrics["value_mse"], F.mse_loss(values, data.returns))
+    assert_close(metrics["value_loss"], 0.5 * metrics["value_mse"])
+    # SB3: explained_variance(rollout values, rollout returns), V as it collected the rollout
+    v, g = data.value.double().numpy(), data.returns.double().numpy()
+    expected = 1.0 - np.var(g - v) / np.var(g)
+    assert metrics["explained_variance"].item() == pytest.approx(expected, rel=1e-5)
+    assert metrics["learning_rate"].item() == algo.config.learning_rate
+    assert metrics["clip_range"].item() == algo.config.clip_eps
+    assert metrics["std"].item() == algo.policy.log_std.detach().exp().mean().item()
+
+
+def test_clipped_critic_still_reports_the_plain_mse() -> None:
+    # PPO2's clipped loss ½ max((V − G)², (V_clip − G)²) is at least half the plain MSE
+    algo = make(update_epochs=3, clip_value=True, learning_rate=1e-2)
+    metrics = algo.update(fixed_rollout(DISCRETE))
+    assert metrics["value_loss"].item() >= 0.5 * metrics["value_mse"].item() - 1e-6
+    assert "std" not in metrics

@@ -126,3 +126,34 @@ def test_policy_step_uses_autograd_gradient_for_every_parameter(discrete: bool, 
     assert len(params) == len(list(algo.policy.parameters()))  # log σ included for Box
     for p, e in zip(params, captured["expected"], strict=True):
         assert_close(p.grad, e)
+
+
+def test_reported_value_mse_and_explained_variance_are_sb3s() -> None:
+    torch.manual_seed(0)
+    config = ReinforceConfig(gamma=0.5, value_epochs=1)
+    algo = Reinforce(config, SpaceInfo(obs_dim=2, discrete=True, act_dim=2))
+    r = episodes()
+    real = r.mask.bool()
+    with torch.no_grad():
+        _, returns = algo.advantages(r)
+        values = algo.value(r.obs)  # type: ignore[misc]
+    metrics = algo.update(r)
+    # one value epoch: the regression's MSE over the real steps, pgrl's value_loss its half
+    mse = ((returns - values)[real] ** 2).mean()
+    assert_close(metrics["value_mse"], mse)
+    assert_close(metrics["value_loss"], 0.5 * mse)
+    g, v = returns[real].double().numpy(), values[real].double().numpy()
+    expected = 1.0 - np.var(g - v) / np.var(g)
+    assert metrics["explained_variance"].item() == pytest.approx(expected, rel=1e-5)
+    assert metrics["learning_rate"].item() == config.learning_rate
+    assert "std" not in metrics
+
+
+def test_without_a_value_baseline_no_critic_metrics_are_reported() -> None:
+    torch.manual_seed(0)
+    algo = Reinforce(
+        ReinforceConfig(baseline="mean"), SpaceInfo(obs_dim=2, discrete=True, act_dim=2)
+    )
+    metrics = algo.update(episodes())
+    assert not {"value_loss", "value_mse", "explained_variance"} & set(metrics)
+    assert "learning_rate" in metrics

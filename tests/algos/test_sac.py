@@ -202,3 +202,20 @@ def test_same_seed_gives_identical_parameters() -> None:
         for key, value in module.state_dict().items():
             assert torch.equal(value, other.state_dict()[key]), f"{name}.{key}"
     assert a.evaluation.returns == b.evaluation.returns  # type: ignore[union-attr]
+
+
+def test_reported_critic_loss_and_ent_coef_loss_are_sb3s() -> None:
+    # SB3's SAC: critic_loss = ½ Σ_i F.mse_loss(Q_i, y), equal to pgrl's MSE loss; and
+    # ent_coef_loss = −mean[log α (log π + H̄)], with log α before its step
+    algo = make(alpha=0.5)
+    log_alpha = math.log(0.5)
+    metrics = algo.update(batch())
+    assert_close(metrics["value_mse"], metrics["value_loss"])
+    mean_log_prob = -metrics["entropy"].item()
+    expected = -log_alpha * (mean_log_prob + algo.target_entropy)
+    assert metrics["ent_coef_loss"].item() == pytest.approx(expected, rel=1e-5)
+    assert metrics["learning_rate"].item() == algo.config.learning_rate
+
+
+def test_a_fixed_temperature_reports_no_ent_coef_loss() -> None:
+    assert "ent_coef_loss" not in make(auto_alpha=False).update(batch())

@@ -198,3 +198,11 @@ def test_same_seed_gives_identical_parameters() -> None:
     for p, q in zip(a.algorithm.actor.parameters(), b.algorithm.actor.parameters(), strict=True):  # type: ignore[attr-defined]
         assert torch.equal(p, q)
     assert a.evaluation.returns == b.evaluation.returns  # type: ignore[union-attr]
+
+
+def test_reported_critic_loss_is_sb3s_sum_of_the_two_mses() -> None:
+    # SB3's TD3: critic_loss = Σ_i F.mse_loss(Q_i, y); pgrl's loss Σ_i ½ MSE_i is half of it
+    algo = make(learning_starts=0)
+    metrics = algo.update(batch())
+    assert_close(metrics["value_mse"], 2 * metrics["value_loss"])
+    assert metrics["learning_rate"].item() == algo.config.learning_rate
