@@ -139,6 +139,8 @@ class Agent:
             "eval_return_mean": None if ev is None else ev.mean,
             "eval_return_std": None if ev is None else ev.std,
             "eval_episodes": None if ev is None else len(ev.returns),
+            "eval_returns": None if ev is None else list(ev.returns),
+            "eval_lengths": None if ev is None else list(ev.lengths),
             "run_dir": None if self.run_dir is None else str(self.run_dir),
         }
 
@@ -342,4 +344,29 @@ def load_agent(
     )
     if source is not None:
         agent.attach_env(source)
+    agent.evaluation = _saved_evaluation(run_dir, meta)
     return agent
+
+
+def _saved_evaluation(run_dir: Path, meta: Mapping[str, Any]) -> EvalResult | None:
+    """The final evaluation a finished run wrote into ``summary.json`` (returns only), if any.
+
+    Only trusted when the summary belongs to this model (same algorithm, env and env steps).
+    """
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or (
+        summary.get("algo"),
+        summary.get("env"),
+        summary.get("env_steps"),
+    ) != (meta.get("algo"), meta.get("env"), meta.get("env_steps")):
+        return None
+    returns = summary.get("eval_returns")
+    lengths = summary.get("eval_lengths")
+    if not isinstance(returns, list) or not all(isinstance(r, (int, float)) for r in returns):
+        return None
+    if not isinstance(lengths, list) or len(lengths) != len(returns):
+        lengths = []
+    return EvalResult([float(r) for r in returns], [int(n) for n in lengths])

@@ -46,7 +46,13 @@ _FIXED_COLUMNS = ("env_steps", "time_s")
 # evaluation came. A metric not declared here (a callback's, a diagnostic's) is added after
 # them when first seen.
 _LEADING_COLUMNS = ("episode_return_mean", "episode_length_mean")
-_TRAILING_COLUMNS = ("steps_per_second", "eval_return_mean", "eval_return_std", "train_seconds")
+_TRAILING_COLUMNS = (
+    "n_updates",
+    "steps_per_second",
+    "eval_return_mean",
+    "eval_return_std",
+    "train_seconds",
+)
 _SB3_ON_POLICY = ("value_mse", "explained_variance", "learning_rate", "std")
 ALGO_COLUMNS: dict[str, tuple[str, ...]] = {
     "reinforce": ("policy_loss", "entropy", "value_loss", *_SB3_ON_POLICY),
@@ -262,7 +268,7 @@ def metric_columns(algo: str | None) -> tuple[str, ...]:
     >>> metric_columns("a2c")  # doctest: +NORMALIZE_WHITESPACE
     ('episode_return_mean', 'episode_length_mean', 'policy_loss', 'value_loss', 'entropy',
      'value_mse', 'explained_variance', 'learning_rate', 'std',
-     'steps_per_second', 'eval_return_mean', 'eval_return_std', 'train_seconds')
+     'n_updates', 'steps_per_second', 'eval_return_mean', 'eval_return_std', 'train_seconds')
     """
     if algo is None or algo not in ALGO_COLUMNS:
         return ()

@@ -92,6 +92,8 @@ class LoopState:
     """checkpoint boundaries crossed"""
     count: int = 0
     """updates since the last metrics row"""
+    updates: int = 0
+    """updates since the run began (SB3's ``n_updates``: gradient steps of the algorithm)"""
     recent_returns: list[float] = field(default_factory=list)
     """returns of the last 100 finished episodes"""
     recent_lengths: list[int] = field(default_factory=list)
@@ -104,6 +106,7 @@ class LoopState:
         for key, value in metrics.items():
             self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
         self.count += 1
+        self.updates += 1
 
     def add_returns(self, returns: list[float], lengths: Sequence[int] = ()) -> None:
         """Remember the returns and lengths of episodes that just finished (the last 100)."""
@@ -121,7 +124,7 @@ class LoopState:
             >>> state.add_update({"loss": torch.tensor(2.0)})
             >>> state.add_returns([10.0, 20.0])
             >>> state.metrics_row()
-            {'episode_return_mean': 15.0, 'loss': 1.5}
+            {'episode_return_mean': 15.0, 'loss': 1.5, 'n_updates': 2.0}
         """
         row: dict[str, float] = {}
         if self.recent_returns:
@@ -131,6 +134,7 @@ class LoopState:
         if self.count:
             for key, total in self.sums.items():
                 row[key] = float(total.item()) / self.count
+            row["n_updates"] = float(self.updates)
         return row
 
     def start_row(self) -> None:
@@ -213,6 +217,7 @@ def save_state(
             "count": state.count,
             "recent_returns": state.recent_returns,
             "recent_lengths": state.recent_lengths,
+            "updates": state.updates,
         },
         "history": agent.history,
     }
@@ -276,6 +281,7 @@ def restore_state(
         count=int(loop["count"]),
         recent_returns=[float(r) for r in loop["recent_returns"]],
         recent_lengths=[int(n) for n in loop.get("recent_lengths", [])],
+        updates=int(loop.get("updates", 0)),
         sums={k: v.clone() for k, v in part("sums.").items()},
     )
 

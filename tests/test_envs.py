@@ -473,3 +473,17 @@ def test_a_vector_env_without_a_recipe_says_it_cannot_be_copied_for_evaluation()
         pgrl.train("a2c", envs, steps=100, config={"rollout_steps": 8}, eval_episodes=2)
     agent = pgrl.train("a2c", envs, steps=100, config={"rollout_steps": 8}, eval_episodes=0)
     assert pgrl.evaluate(agent, LineEnv, episodes=2).returns
+
+
+def test_a_loaded_run_keeps_its_final_evaluation_and_counts_updates(tmp_path: Path) -> None:
+    import csv
+
+    agent = _train("CartPole-v1", steps=640, run_dir=tmp_path / "r")
+    loaded = pgrl.load(tmp_path / "r")
+    assert loaded.evaluation == agent.evaluation and loaded.evaluation is not None
+    rows = list(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
+    updates = [float(r["n_updates"]) for r in rows if r["n_updates"]]
+    # one update per rollout of 4 x 8 steps (a few more than 640 / 32: reset steps are no steps)
+    assert updates == sorted(updates) and updates[-1] == agent.session.state.updates >= 640 // 32
+    agent.save(tmp_path / "elsewhere.safetensors")  # no summary beside it: no evaluation
+    assert pgrl.load(tmp_path / "elsewhere.safetensors").evaluation is None

@@ -351,6 +351,7 @@ def test_runs_of_one_algorithm_share_a_header_whenever_episodes_end(tmp_path: Pa
         "explained_variance",
         "learning_rate",
         "std",
+        "n_updates",
         "steps_per_second",
         "eval_return_mean",
         "eval_return_std",
