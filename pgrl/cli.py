@@ -8,6 +8,7 @@
     pgrl bench [...]
     pgrl verify [...]
     pgrl diagnose [--env ID] [--episodes N] [--out DIR]
+    pgrl tune ALGO --env ID --trials N [--steps S] [--out DIR] [--seed S]
 
 Every problem the user can fix is printed as one line and exits with status 2.
 """
@@ -174,6 +175,15 @@ def _train_parser() -> argparse.ArgumentParser:
     _device_option(p)
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="log the run to Weights & Biases (pip install 'pgrl[wandb]'; WANDB_MODE=offline "
+        "writes it locally for `wandb sync`); the run's numbers are unchanged (docs/tracking.md)",
+    )
+    p.add_argument("--wandb-project", default="pgrl", help="with --track: W&B project (pgrl)")
+    p.add_argument("--wandb-entity", default=None, help="with --track: W&B user or team")
+    p.add_argument("--wandb-name", default=None, help="with --track: run name (ALGO-ENV-SEED)")
     return p
 
 
@@ -290,7 +300,22 @@ def cmd_train(argv: Sequence[str]) -> int:
     overrides = load_yaml_config(args.config) if args.config else {}
     overrides.update(parse_set_options(args.overrides))
     if args.seeds is not None:
+        if args.track:
+            raise ConfigError("--track logs one run; it cannot be used with --seeds")
         return _train_seeds(args, overrides)
+    callbacks: list[Any] = []
+    if args.track:
+        from pgrl.tracking import WandbTracker, import_wandb
+
+        import_wandb()  # a missing extra is refused before the run directory is made
+        callbacks.append(
+            WandbTracker(
+                project=args.wandb_project,
+                entity=args.wandb_entity,
+                name=args.wandb_name,
+                steps=args.steps,
+            )
+        )
     agent = train(
         args.algo,
         args.env,
@@ -311,6 +336,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         save=not args.no_save,
         overwrite=args.overwrite,
         vectorization=args.vectorization,
+        callbacks=callbacks,
     )
     _report(agent, args.json)
     return 0
@@ -557,6 +583,12 @@ def cmd_diagnose(argv: Sequence[str]) -> int:
     return diagnose_main(list(argv))
 
 
+def cmd_tune(argv: Sequence[str]) -> int:
+    from pgrl.tune import main as tune_main
+
+    return tune_main(list(argv))
+
+
 def cmd_verify(argv: Sequence[str]) -> int:
     from pgrl.verify.report import main as verify_main
 
@@ -572,6 +604,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "verify": cmd_verify,
     "diagnose": cmd_diagnose,
+    "tune": cmd_tune,
 }
 
 

@@ -58,6 +58,9 @@ def test_peer_path_alternates_with_pgrl_and_passes_the_workload(
             pass
 
     class FakeA2C:
+        def set_logger(self, logger: Any) -> None:  # SB3's API; no output here
+            pass
+
         def __init__(self, policy: str, env: Any, **kwargs: Any) -> None:
             calls.append(("sb3", policy, kwargs))
             self.num_timesteps = 0
@@ -80,6 +83,9 @@ def test_peer_path_alternates_with_pgrl_and_passes_the_workload(
     monkeypatch.setitem(sys.modules, "stable_baselines3", sb3)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common", common)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common.env_util", env_util)
+    sb3_logger = types.ModuleType("stable_baselines3.common.logger")
+    sb3_logger.Logger = lambda folder, output_formats: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.logger", sb3_logger)
     rate = bench.training_rate
 
     def recording_rate(work: bench.Workload, seed: int = 0) -> float:
@@ -125,6 +131,9 @@ def test_ppo_peer_gets_pgrl_presets_hyperparameters(
             pass
 
     class FakePPO:
+        def set_logger(self, logger: Any) -> None:  # SB3's API; no output here
+            pass
+
         def __init__(self, policy: str, env: Any, **kwargs: Any) -> None:
             seen.update(kwargs)
             self.num_timesteps = 0
@@ -141,6 +150,9 @@ def test_ppo_peer_gets_pgrl_presets_hyperparameters(
     monkeypatch.setitem(sys.modules, "stable_baselines3", sb3)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common", types.ModuleType("c"))
     monkeypatch.setitem(sys.modules, "stable_baselines3.common.env_util", env_util)
+    sb3_logger = types.ModuleType("stable_baselines3.common.logger")
+    sb3_logger.Logger = lambda folder, output_formats: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.logger", sb3_logger)
     argv = ["--algos", "ppo", "--seeds", "0", "--repeats", "1", "--steps", "512", "--peers"]
     assert bench.main([*argv, "--out", str(tmp_path / "b.json")]) == 0
     assert (seen["n_steps"], seen["batch_size"], seen["n_epochs"]) == (32, 256, 20)
@@ -304,6 +316,9 @@ def test_offpolicy_peer_times_only_after_the_warm_up_and_alternates(
             self.mean, self.sigma = mean, sigma
 
     class FakeTD3:
+        def set_logger(self, logger: Any) -> None:  # SB3's API; no output here
+            pass
+
         def __init__(self, policy: str, env: Any, **kwargs: Any) -> None:
             calls.append(("sb3", policy, kwargs))
             self.num_timesteps = 0
@@ -325,6 +340,9 @@ def test_offpolicy_peer_times_only_after_the_warm_up_and_alternates(
     monkeypatch.setitem(sys.modules, "stable_baselines3", sb3)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common", types.ModuleType("c"))
     monkeypatch.setitem(sys.modules, "stable_baselines3.common.env_util", env_util)
+    sb3_logger = types.ModuleType("stable_baselines3.common.logger")
+    sb3_logger.Logger = lambda folder, output_formats: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "stable_baselines3.common.logger", sb3_logger)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common.noise", noise)
 
     def fake_rate(work: bench.Workload, seed: int = 0) -> float:

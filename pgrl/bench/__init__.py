@@ -261,11 +261,19 @@ def sb3_rate(work: Workload, seed: int, threads: int) -> float:
             verbose=0,
             device="cpu",
         )
+    model.set_logger(_silent_sb3_logger())
     start = time.perf_counter()
     model.learn(total_timesteps=work.steps)
     elapsed = time.perf_counter() - start
     envs.close()
     return model.num_timesteps / max(elapsed, 1e-9)
+
+
+def _silent_sb3_logger() -> Any:
+    """An SB3 logger with no outputs (SB3's default makes an empty /tmp/SB3-<time> per run)."""
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(folder=None, output_formats=[])
 
 
 def sb3_offpolicy_kwargs(algo: str, cfg: Any, spaces: SpaceInfo) -> dict[str, Any]:
@@ -381,6 +389,7 @@ def sb3_offpolicy_rate(work: Workload, seed: int, threads: int) -> float:
     envs = sb3_make_vec_env(work.env, n_envs=cfg.num_envs, seed=seed)  # a DummyVecEnv
     cls = {"ddpg": DDPG, "td3": TD3, "sac": SAC}[work.algo]
     model = cls("MlpPolicy", envs, seed=seed, verbose=0, **kwargs)
+    model.set_logger(_silent_sb3_logger())
     model.learn(total_timesteps=warmup)  # the random warm-up: not timed
     warmed = model.num_timesteps
     start = time.perf_counter()
