@@ -3,7 +3,7 @@
     pgrl train ALGO --env ID --steps N --seed S [--set name=value ...] [--json]
     pgrl resume RUN [--steps N]
     pgrl eval RUN_OR_MODEL [--episodes N]
-    pgrl plot RUN... [--out FILE.png]
+    pgrl plot RUN... [--aggregate] [--out FILE.png]
     pgrl list
     pgrl bench [...]
     pgrl verify [...]
@@ -515,12 +515,14 @@ def cmd_plot(argv: Sequence[str]) -> int:
         "only in --seed or --steps form one curve",
     )
     p.add_argument(
-        "--out", default="learning-curve.png", help="image file (.png; .pdf or .svg for a paper)"
+        "--out",
+        help="image file (.png; .pdf or .svg for a paper; default learning-curve.png, "
+        "with --aggregate aggregate.png)",
     )
     p.add_argument(
         "--metric",
-        default="episode_return_mean",
-        help="column of metrics.csv, e.g. eval_return_mean (default episode_return_mean)",
+        help="column of metrics.csv, e.g. eval_return_mean (default episode_return_mean; "
+        "with --aggregate the final eval_return_mean)",
     )
     p.add_argument("--title")
     p.add_argument(
@@ -541,19 +543,39 @@ def cmd_plot(argv: Sequence[str]) -> int:
         metavar="{iqm,mean,median}",
         help="statistic over seeds (default iqm)",
     )
-    args = p.parse_args(argv)
-    from pgrl.plot import plot_runs
-
-    out = plot_runs(
-        args.runs,
-        args.out,
-        metric=args.metric,
-        title=args.title,
-        x=args.x,
-        per_seed=args.per_seed,
-        compare=args.compare,
-        statistic=args.stat,
+    p.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="one figure across environments: each run's final score normalized to [0, 1], "
+        "IQM, median and mean per algorithm with 95%% stratified bootstrap intervals, and "
+        "the performance profile (docs/results.md)",
     )
+    args = p.parse_args(argv)
+    from pgrl.plot import EVAL_METRIC, plot_aggregate, plot_runs
+
+    if args.aggregate:
+        if args.per_seed or args.compare or args.x != "steps" or args.stat != "iqm":
+            p.error(
+                "--aggregate draws final scores with all three statistics; it takes no "
+                "--per-seed, --compare, --x or --stat"
+            )
+        out = plot_aggregate(
+            args.runs,
+            args.out or "aggregate.png",
+            metric=args.metric or EVAL_METRIC,
+            title=args.title,
+        )
+    else:
+        out = plot_runs(
+            args.runs,
+            args.out or "learning-curve.png",
+            metric=args.metric or "episode_return_mean",
+            title=args.title,
+            x=args.x,
+            per_seed=args.per_seed,
+            compare=args.compare,
+            statistic=args.stat,
+        )
     print(fit_stream(f"wrote {out}"))
     return 0
 

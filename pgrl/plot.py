@@ -13,6 +13,11 @@ read the figures.
 The statistics are plain NumPy (:func:`iqm`, :func:`stratified_bootstrap_ci`), computed as
 rliable computes them (``scipy.stats.trim_mean(x, 0.25)`` and percentile intervals over
 bootstrap resamples of runs drawn within each task); pgrl does not depend on rliable.
+
+Across environments, :func:`plot_aggregate` draws rliable's other two figures from each run's
+final score normalized to [0, 1] (:func:`aggregate_scores`): intervals of the IQM, median and
+mean over all runs and environments of an algorithm, and the performance profile, the
+fraction of runs scoring above τ.
 """
 
 from __future__ import annotations
@@ -717,6 +722,373 @@ def plot_runs(
         reps=reps,
         seed=seed,
     )
+    return _save(fig, out)
+
+
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    # +1 per step until the pole falls; Gymnasium truncates the episode at 500 steps.
+    "CartPole-v1": (0.0, 500.0),
+    # −1 per step until the tip swings up; truncated at 500 steps, so −500 is a policy that
+    # never succeeds; 0 is unreachable (the best policies take about 60 steps).
+    "Acrobot-v1": (-500.0, 0.0),
+    # a chosen reference, not a bound: the cost per step is at most π² + 0.1·8² + 0.001·2²
+    # ≈ 16.27 over 200 steps (≈ −3,254); −1,600 is the floor chosen in issue 14, below
+    # which a return is clipped to 0.
+    "Pendulum-v1": (-1600.0, 0.0),
+    # −0.1·a² per step over at most 999 steps (≥ −99.9 with |a| ≤ 1), +100 at the goal.
+    "MountainCarContinuous-v0": (-100.0, 100.0),
+}
+"""Known score ranges (lowest, highest return) per environment, for normalizing final scores
+to [0, 1] in :func:`aggregate_scores`; ``docs/results.md`` gives the sources. An environment
+not listed is normalized by the least and greatest final score over all runs on it."""
+
+AGGREGATE_STATISTICS: tuple[Statistic, ...] = ("iqm", "median", "mean")
+"""The aggregates :func:`aggregate_figure` draws, in rliable's order of preference."""
+
+
+@dataclass(frozen=True)
+class AggregateScores:
+    """Final scores of runs, per algorithm group and environment, raw and normalized."""
+
+    groups: tuple[str, ...]
+    """algorithm groups (the ``algo`` of config.json), in order of first appearance"""
+    envs: tuple[str, ...]
+    """environments, in order of first appearance"""
+    raw: dict[str, dict[str, np.ndarray]]
+    """group → environment → final score of each run, shape (R,)"""
+    normalized: dict[str, dict[str, np.ndarray]]
+    """the same, (score − low) / (high − low), clipped to [0, 1]"""
+    ranges: dict[str, tuple[float, float]]
+    """environment → the (low, high) used to normalize it"""
+    ranges_from_runs: tuple[str, ...]
+    """environments without a known range, normalized by the min and max over their runs"""
+    metric: str
+    """the metrics.csv column the scores were read from"""
+    fallback_runs: int
+    """runs with no finite value of that column, scored by their final training return"""
+    clipped: int
+    """normalized scores that fell outside [0, 1] and were clipped to it"""
+
+    def matrix(self, group: str) -> np.ndarray:
+        """The normalized scores of ``group`` as a (runs R, environments T) array, the
+        environments in the order of :attr:`envs`.
+
+        Raises:
+            PgrlError: the group has a different number of runs on different environments;
+                the stratified bootstrap draws the same number of runs in every environment,
+                as rliable's score matrices do.
+        """
+        per_env = self.normalized[group]
+        counts = {env: len(values) for env, values in per_env.items()}
+        if len(set(counts.values())) > 1:
+            listed = ", ".join(f"{n} on {env}" for env, n in counts.items())
+            raise PgrlError(
+                f"{group} has {listed}; the stratified bootstrap needs the same number of "
+                "runs (seeds) on each environment. Run the missing seeds or leave extra "
+                "ones out."
+            )
+        return np.stack([per_env[env] for env in self.envs if env in per_env], axis=1)
+
+
+def _final_score(run: Run, metric: str) -> tuple[float, bool] | None:
+    """The last finite value of ``metric`` in a run, or of the training return when the run
+    has no evaluation (the bool says so); None when neither is there."""
+    candidates = [metric]
+    if metric == EVAL_METRIC:
+        candidates.append("episode_return_mean")
+    for k, column in enumerate(candidates):
+        if column in run.metrics:
+            _, values = _finite_curve(run, column)
+            if len(values):
+                return float(values[-1]), k > 0
+    return None
+
+
+def aggregate_scores(
+    runs: Sequence[str | Path | Run],
+    metric: str = EVAL_METRIC,
+    normalize: Mapping[str, tuple[float, float]] | None = None,
+) -> AggregateScores:
+    """Final score of every run, grouped by algorithm and environment, normalized to [0, 1].
+
+    A run's score is the last finite value of ``metric`` (by default its final evaluation
+    return; a run that never evaluated is scored by its final training return,
+    ``episode_return_mean``). Per environment, score s becomes (s − low) / (high − low),
+    clipped to [0, 1], with (low, high) from ``normalize``, or, for an environment it does
+    not list, the least and greatest score over all runs on that environment (every
+    algorithm's). This is the normalization of Agarwal et al. 2021 (section 2, "normalized
+    scores") with a chosen range in place of random and human scores.
+
+    Args:
+        runs: run directories, group directories (their ``seed-*`` runs), ``metrics.csv``
+            paths, or :class:`Run` objects. Each needs a config.json naming ``algo``
+            and ``env``.
+        metric: the metrics.csv column to score.
+        normalize: environment id → (low, high); None: :data:`SCORE_RANGES`. Pass
+            ``{**SCORE_RANGES, "MyEnv-v0": (0, 1)}`` to extend the table, ``{}`` to
+            normalize every environment by its runs.
+
+    Returns:
+        The scores, raw and normalized, with the ranges used.
+
+    >>> run = Run("r", {"algo": "ppo", "env": "CartPole-v1", "seed": 0},
+    ...           {"env_steps": np.array([1e3, 2e3]), "eval_return_mean": np.array([50.0, 400.0])})
+    >>> aggregate_scores([run]).normalized["ppo"]["CartPole-v1"].tolist()  # 400 / 500
+    [0.8]
+
+    Raises:
+        PgrlError: no runs, a run without config, algorithm, environment or score, a known
+            range with low ≥ high, or an environment whose runs all scored the same (its
+            range is then unknown: pass one).
+    """
+    table = SCORE_RANGES if normalize is None else normalize
+    loaded: list[Run] = []
+    for r in runs:
+        if isinstance(r, Run):
+            loaded.append(r)
+        else:
+            loaded.extend(load_run(path) for path in expand_runs([r]))
+    if not loaded:
+        raise PgrlError("No runs to aggregate; pass one or more run directories.")
+
+    raw: dict[str, dict[str, list[float]]] = {}
+    envs: list[str] = []
+    fallback = 0
+    for run in loaded:
+        config = run.config or {}
+        if "algo" not in config or "env" not in config:
+            raise PgrlError(
+                f"Run {run.name} has no config.json with its algorithm and environment; "
+                "aggregating across environments needs both."
+            )
+        algo, env = str(config["algo"]), str(config["env"])
+        score = _final_score(run, metric)
+        if score is None:
+            raise PgrlError(f"Run {run.name} has no finite value of {metric!r} to score.")
+        fallback += score[1]
+        raw.setdefault(algo, {}).setdefault(env, []).append(score[0])
+        if env not in envs:
+            envs.append(env)
+
+    ranges: dict[str, tuple[float, float]] = {}
+    from_runs: list[str] = []
+    for env in envs:
+        if env in table:
+            low, high = (float(v) for v in table[env])
+            if not low < high:
+                raise PgrlError(f"The score range of {env} must have low < high; got {table[env]}.")
+        else:
+            scores = [s for per_env in raw.values() for s in per_env.get(env, [])]
+            low, high = min(scores), max(scores)
+            if not low < high:
+                raise PgrlError(
+                    f"Every run on {env} scored {low:g} and its score range is unknown, so "
+                    f"it cannot be normalized; pass normalize={{..., {env!r}: (low, high)}}."
+                )
+            from_runs.append(env)
+        ranges[env] = (low, high)
+
+    normalized: dict[str, dict[str, np.ndarray]] = {}
+    clipped = 0
+    for algo, per_env in raw.items():
+        for env, scores in per_env.items():
+            low, high = ranges[env]
+            values = (np.asarray(scores) - low) / (high - low)
+            clipped += int(((values < 0.0) | (values > 1.0)).sum())
+            normalized.setdefault(algo, {})[env] = np.clip(values, 0.0, 1.0)
+    return AggregateScores(
+        groups=tuple(raw),
+        envs=tuple(envs),
+        raw={a: {e: np.asarray(s) for e, s in pe.items()} for a, pe in raw.items()},
+        normalized=normalized,
+        ranges=ranges,
+        ranges_from_runs=tuple(from_runs),
+        metric=metric,
+        fallback_runs=fallback,
+        clipped=clipped,
+    )
+
+
+def aggregate_intervals(
+    scores: AggregateScores, *, reps: int = 2000, seed: int = 0
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """IQM, median and mean of each group's normalized scores over all its runs and
+    environments, with 95% stratified bootstrap intervals (strata: the environments).
+
+    Returns:
+        group → statistic → ``(point, lo, hi)``, from :func:`stratified_bootstrap_ci` on the
+        group's (R, T) score matrix (:meth:`AggregateScores.matrix`).
+    """
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for group in scores.groups:
+        matrix = scores.matrix(group)
+        out[group] = {}
+        for stat in AGGREGATE_STATISTICS:
+            point, lo, hi = stratified_bootstrap_ci(matrix, stat, reps=reps, seed=seed)
+            out[group][stat] = (float(point), float(lo), float(hi))
+    return out
+
+
+def performance_profile(
+    scores: AggregateScores,
+    taus: np.ndarray | None = None,
+    *,
+    reps: int = 2000,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Run-score performance profile: the fraction of runs with normalized score > τ.
+
+    F(τ) = (1 / RT) Σ_{r,t} 1[x_{r,t} > τ] over a group's R runs on T environments (Agarwal
+    et al. 2021, section 4.1, eq. 1), non-increasing in τ. The band is the 95% stratified
+    bootstrap interval of F(τ): the mean of the indicators under
+    :func:`stratified_bootstrap_ci`, one draw of runs serving every τ.
+
+    Args:
+        scores: from :func:`aggregate_scores`.
+        taus: thresholds; default 101 points from 0 to 1.
+
+    Returns:
+        ``(taus, {group: (fraction, lo, hi)})``, each array of shape (len(taus),).
+    """
+    taus = np.linspace(0.0, 1.0, 101) if taus is None else np.asarray(taus, dtype=np.float64)
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for group in scores.groups:
+        above = (scores.matrix(group)[:, :, None] > taus).astype(np.float64)  # (R, T, τ)
+        out[group] = stratified_bootstrap_ci(above, "mean", reps=reps, seed=seed)
+    return taus, out
+
+
+def _score_text(scores: AggregateScores) -> str:
+    """What a score is and how it was normalized, in words, for the figure's footer."""
+    what = (
+        "score: each run's final evaluation return"
+        if scores.metric == EVAL_METRIC
+        else f"score: each run's final {column_label(scores.metric)}"
+    )
+    if scores.fallback_runs:
+        what += f" (final training return for {scores.fallback_runs} run(s) without evaluations)"
+    known = [e for e in scores.envs if e not in scores.ranges_from_runs]
+    parts = [f"{e} [{scores.ranges[e][0]:g}, {scores.ranges[e][1]:g}]" for e in known]
+    parts += [
+        f"{e} [{scores.ranges[e][0]:g}, {scores.ranges[e][1]:g}] = min and max over its runs "
+        "(no known range)"
+        for e in scores.ranges_from_runs
+    ]
+    text = f"{what}; normalized to [0, 1] by (score − low) / (high − low): {'; '.join(parts)}"
+    if scores.clipped:
+        text += f"; {scores.clipped} score(s) outside the range clipped to it"
+    return text
+
+
+def aggregate_figure(
+    scores: AggregateScores,
+    out: str | Path | None = None,
+    *,
+    title: str | None = None,
+    reps: int = 2000,
+    seed: int = 0,
+) -> Figure:
+    """rliable-style figure across environments: aggregate intervals and a performance profile.
+
+    Top row: per algorithm group, the IQM, median and mean of its normalized scores over all
+    runs and environments, each a bar spanning the 95% stratified bootstrap interval (strata:
+    the environments) with a tick at the point estimate (:func:`aggregate_intervals`).
+    Bottom: the performance profile, the fraction of runs scoring above τ for τ in [0, 1],
+    with its 95% band (:func:`performance_profile`). The legend gives each group's runs and
+    environments; the footer says how scores were normalized, and which environments were
+    normalized by their own runs.
+
+    Args:
+        scores: from :func:`aggregate_scores`.
+        out: if given, the image file to write (parent directories are created).
+        title: the figure title.
+        reps: bootstrap resamples.
+        seed: seed of the bootstrap.
+
+    Returns:
+        The figure.
+    """
+    intervals = aggregate_intervals(scores, reps=reps, seed=seed)
+    taus, profiles = performance_profile(scores, reps=reps, seed=seed)
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, len(AGGREGATE_STATISTICS), height_ratios=(1, 1.4))
+    colours = {g: f"C{k % 10}" for k, g in enumerate(scores.groups)}
+    labels = {}
+    for group in scores.groups:
+        runs = sum(len(v) for v in scores.normalized[group].values())
+        n_envs = len(scores.normalized[group])
+        labels[group] = f"{group}: n={runs} runs on {n_envs} environment{'s' * (n_envs != 1)}"
+    positions = np.arange(len(scores.groups))[::-1]  # first group on top
+    for k, stat in enumerate(AGGREGATE_STATISTICS):
+        ax = fig.add_subplot(grid[0, k])
+        for y, group in zip(positions, scores.groups, strict=True):
+            point, low, high = intervals[group][stat]
+            # a zero-width interval still shows as a thin bar
+            width = max(high - low, 0.005)
+            ax.barh(y, width, left=low, height=0.6, color=colours[group], alpha=0.7)
+            ax.vlines(point, y - 0.3, y + 0.3, color="black", linewidth=2)
+        ax.set_yticks(positions, scores.groups if k == 0 else [""] * len(scores.groups))
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_title(STATISTIC_NAMES[stat])
+        ax.set_xlabel("normalized score")
+        ax.grid(True, axis="x", alpha=0.3)
+    ax = fig.add_subplot(grid[1, :])
+    for group in scores.groups:
+        fraction, lo, hi = profiles[group]
+        # F(τ) counts scores strictly above τ: it drops at each score and holds until the next
+        ax.plot(
+            taus,
+            fraction,
+            color=colours[group],
+            linewidth=2,
+            label=labels[group],
+            drawstyle="steps-post",
+        )
+        ax.fill_between(taus, lo, hi, color=colours[group], alpha=0.2, linewidth=0, step="post")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("normalized score τ")
+    ax.set_ylabel("fraction of runs with score > τ")
+    ax.set_title("performance profile (bands: 95% stratified bootstrap CI)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.suptitle(
+        title
+        or f"Across {len(scores.envs)} environment{'s' * (len(scores.envs) != 1)}: bars are 95% stratified bootstrap CIs "
+        "(strata: environments), ticks the point estimates"
+    )
+    fig.supxlabel(_score_text(scores), fontsize="small", wrap=True)
+    if out is not None:
+        _save(fig, out)
+    return fig
+
+
+def plot_aggregate(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    metric: str = EVAL_METRIC,
+    normalize: Mapping[str, tuple[float, float]] | None = None,
+    title: str | None = None,
+    reps: int = 2000,
+    seed: int = 0,
+) -> Path:
+    """Score runs across environments and save the aggregate figure.
+
+    :func:`aggregate_scores` then :func:`aggregate_figure`; see there. ``pgrl plot RUN...
+    --aggregate`` calls this.
+
+    Returns:
+        The path written.
+    """
+    aggregate_figure(
+        aggregate_scores(run_dirs, metric, normalize), out, title=title, reps=reps, seed=seed
+    )
+    return Path(out)
+
+
+def _save(fig: Figure, out: str | Path) -> Path:
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -250,3 +250,19 @@ def test_environments_needing_what_is_not_installed_are_one_line(capsys) -> None
         argv = ["train", "a2c", "--env", "phys2d/CartPole-v1", "--steps", "10", "--no-save"]
         code, _, err = run(capsys, *argv)
         assert code == 2 and "pip install 'gymnasium[jax]'" in err
+
+
+def test_plot_aggregate_across_environments(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from test_plot import final_eval_run  # type: ignore[import-not-found]
+
+    runs = [
+        str(final_eval_run(tmp_path / f"{algo}-{env}-{seed}", algo, env, seed, score))
+        for algo, base in (("ppo", 1.0), ("a2c", 0.5))
+        for env, (low, high) in (("CartPole-v1", (0, 500)), ("Acrobot-v1", (-500, 0)))
+        for seed, score in enumerate(low + (high - low) * base * f for f in (1.0, 0.9, 0.8))
+    ]
+    code, _, _ = run(capsys, "plot", *runs, "--aggregate", "--out", str(tmp_path / "agg.png"))
+    assert code == 0 and (tmp_path / "agg.png").stat().st_size > 0
+    with pytest.raises(SystemExit) as stop:
+        main(["plot", *runs, "--aggregate", "--per-seed"])
+    assert stop.value.code == 2

@@ -12,6 +12,11 @@ from matplotlib.figure import Figure
 
 from pgrl.errors import PgrlError
 from pgrl.plot import (
+    SCORE_RANGES,
+    AggregateScores,
+    aggregate_figure,
+    aggregate_intervals,
+    aggregate_scores,
     column_label,
     common_grid,
     confidence_band,
@@ -20,6 +25,8 @@ from pgrl.plot import (
     group_runs,
     iqm,
     learning_curve_figure,
+    performance_profile,
+    plot_aggregate,
     plot_runs,
     stratified_bootstrap_ci,
     t_quantile_975,
@@ -412,3 +419,192 @@ def test_column_labels_are_words() -> None:
     assert column_label("env_steps") == "environment steps"
     assert column_label("value_loss") == "value loss (½·MSE)"
     assert column_label("custom_metric") == "custom metric"
+
+
+# -- Aggregates across environments: rliable's bars and performance profile (issue 14) ------
+
+
+def final_eval_run(run_dir: Path, algo: str, env: str, seed: int, final: float | None) -> Path:
+    """A run whose last evaluation return is ``final``; None: a run that never evaluated,
+    whose final training return is -400."""
+    config = {"algo": algo, "env": env, "seed": seed}
+    if final is None:
+        return write_run(run_dir, [1000.0, 2000.0], [-450.0, -400.0], config)
+    # the last row has no evaluation: the score is the last *finite* evaluation
+    return write_run(
+        run_dir,
+        [1000.0, 2000.0, 3000.0],
+        [1.0, 2.0, 3.0],
+        config,
+        eval_returns=[-1.0, final, math.nan],
+    )
+
+
+@pytest.fixture
+def two_algos_two_envs(tmp_path: Path) -> list[Path]:
+    # ppo  CartPole-v1 (0, 500):    500, 450, 100  -> 1.0, 0.9, 0.2
+    # ppo  Acrobot-v1 (-500, 0):   -100, -500, -250 -> 0.8, 0.0, 0.5
+    # a2c  CartPole-v1:              50, 400, 450  -> 0.1, 0.8, 0.9
+    # a2c  Acrobot-v1:              -50, -300, (no eval: training return -400) -> 0.9, 0.4, 0.2
+    table: dict[tuple[str, str], list[float | None]] = {
+        ("ppo", "CartPole-v1"): [500.0, 450.0, 100.0],
+        ("ppo", "Acrobot-v1"): [-100.0, -500.0, -250.0],
+        ("a2c", "CartPole-v1"): [50.0, 400.0, 450.0],
+        ("a2c", "Acrobot-v1"): [-50.0, -300.0, None],
+    }
+    return [
+        final_eval_run(tmp_path / f"{algo}-{env}-{seed}", algo, env, seed, final)
+        for (algo, env), finals in table.items()
+        for seed, final in enumerate(finals)
+    ]
+
+
+def test_aggregate_scores_normalizes_by_the_known_range_by_hand(
+    two_algos_two_envs: list[Path],
+) -> None:
+    scores = aggregate_scores(two_algos_two_envs)
+    assert scores.groups == ("ppo", "a2c")
+    assert scores.envs == ("CartPole-v1", "Acrobot-v1")
+    assert scores.ranges == {"CartPole-v1": (0.0, 500.0), "Acrobot-v1": (-500.0, 0.0)}
+    assert scores.ranges_from_runs == ()
+    np.testing.assert_allclose(scores.raw["ppo"]["Acrobot-v1"], [-100.0, -500.0, -250.0])
+    np.testing.assert_allclose(scores.normalized["ppo"]["CartPole-v1"], [1.0, 0.9, 0.2])
+    np.testing.assert_allclose(scores.normalized["ppo"]["Acrobot-v1"], [0.8, 0.0, 0.5])
+    np.testing.assert_allclose(scores.normalized["a2c"]["CartPole-v1"], [0.1, 0.8, 0.9])
+    # (R, T) = (3 seeds, 2 environments), columns in the order of scores.envs
+    np.testing.assert_allclose(
+        scores.matrix("a2c"), [[0.1, 0.9], [0.8, 0.4], [0.9, 0.2]], atol=1e-12
+    )
+    assert scores.clipped == 0
+
+
+def test_a_run_without_evaluations_is_scored_by_its_final_training_return(
+    two_algos_two_envs: list[Path],
+) -> None:
+    scores = aggregate_scores(two_algos_two_envs)
+    # a2c Acrobot seed 2 never evaluated: training return -400 -> (-400 + 500) / 500 = 0.2
+    np.testing.assert_allclose(scores.normalized["a2c"]["Acrobot-v1"], [0.9, 0.4, 0.2])
+    assert scores.fallback_runs == 1
+
+
+def test_unknown_environment_is_normalized_by_min_and_max_of_its_runs(tmp_path: Path) -> None:
+    runs = [
+        final_eval_run(tmp_path / "ppo-0", "ppo", "MyEnv-v0", 0, 10.0),
+        final_eval_run(tmp_path / "ppo-1", "ppo", "MyEnv-v0", 1, 20.0),
+        final_eval_run(tmp_path / "a2c-0", "a2c", "MyEnv-v0", 0, 30.0),
+        final_eval_run(tmp_path / "a2c-1", "a2c", "MyEnv-v0", 1, 50.0),
+    ]
+    scores = aggregate_scores(runs)
+    # min 10 and max 50 over both algorithms: (s - 10) / 40
+    assert scores.ranges == {"MyEnv-v0": (10.0, 50.0)}
+    assert scores.ranges_from_runs == ("MyEnv-v0",)
+    np.testing.assert_allclose(scores.normalized["ppo"]["MyEnv-v0"], [0.0, 0.25])
+    np.testing.assert_allclose(scores.normalized["a2c"]["MyEnv-v0"], [0.5, 1.0])
+    fig = aggregate_figure(scores, reps=200)
+    assert "MyEnv-v0 [10, 50] = min and max over its runs (no known range)" in (fig.get_supxlabel())
+
+
+def test_a_given_range_replaces_the_table(tmp_path: Path) -> None:
+    runs = [final_eval_run(tmp_path / "r", "ppo", "CartPole-v1", 0, 100.0)]
+    scores = aggregate_scores(runs, normalize={"CartPole-v1": (0.0, 200.0)})
+    np.testing.assert_allclose(scores.normalized["ppo"]["CartPole-v1"], [0.5])
+    assert SCORE_RANGES["CartPole-v1"] == (0.0, 500.0)
+
+
+def test_scores_outside_the_known_range_are_clipped_and_counted(tmp_path: Path) -> None:
+    # Pendulum's -1600 is a chosen floor, not a bound: -2000 normalizes to -0.25, clipped to 0
+    runs = [
+        final_eval_run(tmp_path / "a", "sac", "Pendulum-v1", 0, -2000.0),
+        final_eval_run(tmp_path / "b", "sac", "Pendulum-v1", 1, -400.0),
+    ]
+    scores = aggregate_scores(runs)
+    np.testing.assert_allclose(scores.normalized["sac"]["Pendulum-v1"], [0.0, 0.75])
+    assert scores.clipped == 1
+    assert (
+        "1 score(s) outside the range clipped" in aggregate_figure(scores, reps=50).get_supxlabel()
+    )
+
+
+def test_aggregate_iqm_median_and_mean_match_hand_values(two_algos_two_envs: list[Path]) -> None:
+    intervals = aggregate_intervals(aggregate_scores(two_algos_two_envs), reps=500)
+    # ppo's six scores sorted: 0, 0.2, 0.5, 0.8, 0.9, 1.0
+    # IQM cuts int(6/4) = 1 at each end: mean(0.2, 0.5, 0.8, 0.9) = 0.6
+    # median: (0.5 + 0.8) / 2 = 0.65; mean: 3.4 / 6
+    ppo = intervals["ppo"]
+    assert ppo["iqm"][0] == pytest.approx(0.6)
+    assert ppo["median"][0] == pytest.approx(0.65)
+    assert ppo["mean"][0] == pytest.approx(3.4 / 6)
+    for group in intervals.values():
+        for point, lo, hi in group.values():
+            assert 0.0 <= lo <= point <= hi <= 1.0
+
+
+def test_performance_profile_is_non_increasing_and_matches_hand_counts(
+    two_algos_two_envs: list[Path],
+) -> None:
+    scores = aggregate_scores(two_algos_two_envs)
+    taus, profiles = performance_profile(scores, reps=500)
+    fraction, lo, hi = profiles["ppo"]
+    assert taus[0] == 0.0 and taus[-1] == 1.0
+    assert np.all(np.diff(fraction) <= 0.0)
+    assert np.all((lo <= fraction + 1e-12) & (fraction <= hi + 1e-12))
+    assert lo.min() >= 0.0 and hi.max() <= 1.0
+    # ppo's scores 0, 0.2, 0.5, 0.8, 0.9, 1.0; strictly above τ:
+    #   τ = 0: five of six; τ = 0.5: 0.8, 0.9, 1.0; τ = 0.85: 0.9, 1.0; τ = 1: none
+    at = np.array([0.0, 0.5, 0.85, 1.0])
+    _, hand = performance_profile(scores, at, reps=10)
+    np.testing.assert_allclose(hand["ppo"][0], [5 / 6, 3 / 6, 2 / 6, 0.0])
+
+
+def test_plot_aggregate_writes_the_figure_with_labels_in_words(
+    two_algos_two_envs: list[Path],
+) -> None:
+    out = two_algos_two_envs[0].parent / "plots" / "agg.png"
+    assert plot_aggregate(two_algos_two_envs, out, reps=200) == out
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+
+    fig = aggregate_figure(aggregate_scores(two_algos_two_envs), reps=200)
+    bars, profile = fig.axes[:3], fig.axes[3]
+    assert [ax.get_title() for ax in bars] == ["IQM", "median", "mean"]
+    assert all(ax.get_xlabel() == "normalized score" for ax in bars)
+    assert profile.get_xlabel() == "normalized score τ"
+    assert profile.get_ylabel() == "fraction of runs with score > τ"
+    legend = profile.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "ppo: n=6 runs on 2 environments",
+        "a2c: n=6 runs on 2 environments",
+    ]
+    footer = fig.get_supxlabel()
+    assert "final evaluation return (final training return for 1 run(s)" in footer
+    assert "CartPole-v1 [0, 500]; Acrobot-v1 [-500, 0]" in footer
+
+
+def test_unequal_runs_per_environment_raise_pgrl_error(tmp_path: Path) -> None:
+    runs = [
+        final_eval_run(tmp_path / "a", "ppo", "CartPole-v1", 0, 100.0),
+        final_eval_run(tmp_path / "b", "ppo", "CartPole-v1", 1, 200.0),
+        final_eval_run(tmp_path / "c", "ppo", "Acrobot-v1", 0, -100.0),
+    ]
+    with pytest.raises(PgrlError, match="2 on CartPole-v1, 1 on Acrobot-v1"):
+        aggregate_intervals(aggregate_scores(runs))
+
+
+def test_equal_scores_on_an_unknown_environment_raise_pgrl_error(tmp_path: Path) -> None:
+    runs = [final_eval_run(tmp_path / "a", "ppo", "MyEnv-v0", 0, 3.0)]
+    with pytest.raises(PgrlError, match="pass normalize="):
+        aggregate_scores(runs)
+
+
+def test_aggregate_needs_each_runs_algorithm_and_environment(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [0.0, 100.0], [1.0, 2.0], config=None)
+    with pytest.raises(PgrlError, match="algorithm and environment"):
+        aggregate_scores([run])
+
+
+def test_aggregate_scores_is_a_frozen_record(two_algos_two_envs: list[Path]) -> None:
+    scores = aggregate_scores(two_algos_two_envs)
+    assert isinstance(scores, AggregateScores)
+    with pytest.raises(AttributeError):
+        scores.metric = "x"  # type: ignore[misc]
