@@ -650,16 +650,24 @@ def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     return flat_bytes.numpy().data
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a fsynced temporary file and an atomic rename."""
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Make ``path`` hold ``data``: written to a fsynced temporary file beside it, then renamed
+    over it, so that ``path`` is always the old file or the new one, whole.
+
+    The temporary file ``.<name>.tmp-<pid>-<random>`` is created exclusively, never through a
+    symlink, and removed on any failure. A link at ``path`` is replaced, never followed.
+
+    Raises:
+        OSError: as the system raised it (the caller words it); ``path`` is untouched.
+    """
     # The temporary file must be in the target's directory: os.replace is atomic only within
     # one filesystem. The pid and random suffix keep concurrent writers from colliding.
     temp_path = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     descriptor = -1
     try:
-        descriptor = os.open(
-            temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-        )
+        descriptor = os.open(temp_path, flags, 0o644)
         remaining = memoryview(data)
         while remaining:
             written = os.write(descriptor, remaining[:_WRITE_CHUNK_BYTES])
@@ -672,19 +680,26 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(descriptor)
         descriptor = -1
         os.replace(temp_path, path)
-    except BaseException as error:
+    except BaseException:
         # Cleanup errors are suppressed: the original error is the one the user must see.
         if descriptor >= 0:
             with contextlib.suppress(OSError):
                 os.close(descriptor)
         with contextlib.suppress(OSError):  # never created, or already gone
             os.unlink(temp_path)
-        if isinstance(error, OSError):
-            kept = "the previous checkpoint is kept" if path.exists() else "nothing was written"
-            raise CheckpointError(
-                f"could not save checkpoint {path}: {_reason(error)}; {kept}"
-            ) from error
         raise
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a checkpoint with :func:`replace_atomically`; a failure is one line that says
+    whether the previous checkpoint is kept."""
+    try:
+        replace_atomically(path, data)
+    except OSError as error:
+        kept = "the previous checkpoint is kept" if path.exists() else "nothing was written"
+        raise CheckpointError(
+            f"could not save checkpoint {path}: {_reason(error)}; {kept}"
+        ) from error
     _fsync_directory(path)
     _remove_stale_temporaries(path)
 

@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from pgrl.checkpoint import _fsync_directory, _reason, replace_atomically
 from pgrl.errors import ConfigError, PgrlError
 
 try:
@@ -322,38 +323,12 @@ def write_text_atomically(path: Path, text: str) -> None:
             the temporary file is removed and whatever was at ``path`` is kept.
     """
     path = Path(path)
-    data = text.encode("utf-8")
-    temp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = -1
     try:
-        fd = os.open(temp, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            if written <= 0:
-                raise OSError(errno.EIO, "write made no progress")
-            view = view[written:]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, path)
+        replace_atomically(path, text.encode("utf-8"))
     except OSError as error:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
         kept = "the previous file is kept" if os.path.lexists(path) else "nothing was written"
         raise PgrlError(f"could not write {path}: {_reason(error)}; {kept}") from None
-    except BaseException:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
+    _fsync_directory(path)  # the directory holding it
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -513,22 +488,6 @@ def _write_pid(fd: int, lock_path: Path) -> None:
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     except OSError as error:
         raise PgrlError(f"could not write {lock_path}: {_reason(error)}") from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):  # some filesystems cannot sync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _reason(error: OSError) -> str:
-    """The human part of an OSError, e.g. "No space left on device"."""
-    return error.strerror or str(error)
 
 
 def _show(path: Path, limit: int = 120) -> str:

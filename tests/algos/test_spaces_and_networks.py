@@ -11,7 +11,7 @@ import pytest
 import torch
 from gymnasium import spaces as S
 from torch import Tensor, nn
-from torch.distributions import Categorical
+from user_networks import TinyPolicy
 
 from pgrl.algos import ALGORITHMS, build_algorithm, get_spec
 from pgrl.encoders import ImageEncoder, MultiEncoder
@@ -191,28 +191,6 @@ def test_ppo_refuses_normalize_obs_without_a_box_part() -> None:
 
 
 # --- custom networks ------------------------------------------------------------------
-
-
-class TinyPolicy(nn.Module):
-    """A user's categorical policy with its own layers, written with torch.distributions."""
-
-    def __init__(self, spaces: SpaceInfo, config: Any) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(spaces.obs_dim, 32), nn.Tanh())
-        self.head = nn.Linear(32, spaces.act_dim)
-
-    def forward(self, obs: Tensor) -> Tensor:
-        return self.head(self.body(obs))
-
-    def sample(self, obs: Tensor) -> Tensor:
-        return Categorical(logits=self(obs)).sample()
-
-    def mode(self, obs: Tensor) -> Tensor:
-        return self(obs).argmax(-1)
-
-    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        dist = Categorical(logits=self(obs))
-        return dist.log_prob(action), dist.entropy()
 
 
 class SumEncoder(nn.Module):

@@ -25,14 +25,13 @@ import numpy as np
 import pixel_envs  # registers pgrl-test/PixelTarget-v0 and pgrl-test/DictTarget-v0
 import pytest
 import torch
-from torch import Tensor, nn
-from torch.distributions import Categorical
+from user_networks import TinyPolicy
 
 import pgrl
 from pgrl.algos import build_algorithm
 from pgrl.algos.ppo import PPOConfig
 from pgrl.collect import Collector
-from pgrl.spaces import SpaceInfo, space_info
+from pgrl.spaces import space_info
 
 pytestmark = pytest.mark.learning
 
@@ -64,28 +63,6 @@ def test_a2c_learns_dict_target_within_10k_steps() -> None:
 
 def test_ppo_learns_dict_target_within_30k_steps() -> None:
     assert final_return("ppo", "pgrl-test/DictTarget-v0", 30_000) >= THRESHOLD
-
-
-class TinyPolicy(nn.Module):
-    """A user's categorical policy: its own layers, sampling with torch.distributions."""
-
-    def __init__(self, spaces: SpaceInfo, config: PPOConfig) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(spaces.obs_dim, 32), nn.Tanh())
-        self.head = nn.Linear(32, spaces.act_dim)
-
-    def forward(self, obs: Tensor) -> Tensor:
-        return self.head(self.body(obs))
-
-    def sample(self, obs: Tensor) -> Tensor:
-        return Categorical(logits=self(obs)).sample()
-
-    def mode(self, obs: Tensor) -> Tensor:
-        return self(obs).argmax(-1)
-
-    def log_prob_entropy(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        dist = Categorical(logits=self(obs))
-        return dist.log_prob(action), dist.entropy()
 
 
 def test_a_custom_policy_module_learns_cartpole_through_build_algorithm() -> None:
