@@ -49,9 +49,13 @@ class Callbacks:
 
     def __init__(self, callbacks: Sequence[Any]) -> None:
         self.callbacks = list(callbacks)
+        # looked up once: on_update runs with every minibatch of the off-policy algorithms
+        self._hooks = {
+            hook: [getattr(c, hook) for c in self.callbacks if hasattr(c, hook)] for hook in _HOOKS
+        }
 
     def _each(self, hook: str) -> list[Callable[..., Any]]:
-        return [getattr(c, hook) for c in self.callbacks if hasattr(c, hook)]
+        return self._hooks[hook]
 
     def start(self, agent: Any) -> None:
         for fn in self._each("on_start"):

@@ -258,9 +258,16 @@ def env_from_record(record: Mapping[str, Any] | None, name: str, why_not: str = 
             spec = EnvSpec.from_json(json.dumps(record["spec"]))
         except Exception as exc:
             raise EnvError(f"cannot rebuild {name} from its recorded spec: {exc}") from None
-        source = _spec_source(spec, {}, (), [], "")
-        source.record = dict(record)
-        return source
+        # an instance's recipe: gym.make's spec (its own wrappers included), then the
+        # wrappers that were passed to pgrl with it
+        return EnvSource(
+            name=spec.id,
+            record=dict(record),
+            preset_id=spec.id,
+            _spec=spec,
+            _kwargs=dict(kwargs),
+            _wrappers=tuple(wrappers),
+        )
     raise EnvError(f"malformed environment record for {name}: {dict(record)!r}")
 
 
@@ -335,26 +342,12 @@ def _from_id(
 ) -> EnvSource:
     spec = check_env_id(env_id)
     record = None
-    why = wrapper_why
     if wrapper_record is not None:
         record = {"id": env_id, "kwargs": kwargs, "wrappers": wrapper_record}
-    source = _spec_source(spec, kwargs, wraps, wrapper_record, why)
-    source.name = env_id
-    source.record = record
-    return source
-
-
-def _spec_source(
-    spec: EnvSpec,
-    kwargs: dict[str, Any],
-    wraps: tuple[Callable[[gym.Env], gym.Env], ...],
-    wrapper_record: list[str] | None,
-    why: str,
-) -> EnvSource:
     return EnvSource(
-        name=spec.id,
-        record=None,
-        why_not=why,
+        name=env_id,
+        record=record,
+        why_not=wrapper_why,
         preset_id=spec.id,
         _spec=spec,
         _kwargs=kwargs,

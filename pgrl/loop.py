@@ -40,6 +40,7 @@ from pgrl.run_state import (
     check_finite_losses,
     check_finite_state,
     cross_boundary,
+    device_of,
     save_state,
 )
 from pgrl.signals import Interrupt, TrainingInterrupted
@@ -74,7 +75,7 @@ def run_loop(
     algorithm = agent.algorithm
     settings = algorithm.loop_settings()
     hooks = Callbacks(callbacks)
-    device = _device_of(algorithm)
+    device = device_of(algorithm)
     agent.session = None  # while the loop runs, the agent is not a state to continue from
     logger = RunLogger(
         agent.run_dir,
@@ -137,13 +138,13 @@ def run_loop(
                 rng=dict(checkpoint.capture_rng()),
             )
             hooks.end(agent)
-    except TrainingInterrupted:
-        raise  # its message already says where the checkpoint is
     except PgrlError as exc:  # e.g. a full disk: say what is kept
         kept = None if agent.run_dir is None else agent.run_dir / CHECKPOINT_FILE
-        if kept is None or not kept.exists() or "last good checkpoint" in str(exc):
-            raise
-        raise type(exc)(f"{exc}. The last good checkpoint is {kept}") from None
+        already = "last good checkpoint" in str(exc) or isinstance(exc, TrainingInterrupted)
+        if kept is not None and kept.exists() and not already:
+            # the same error, its message extended (a subclass may take other arguments)
+            exc.args = (f"{exc}. The last good checkpoint is {kept}", *exc.args[1:])
+        raise
     finally:
         logger.close()
 
@@ -223,14 +224,6 @@ class _Clock:
         rate = (env_steps - self.last_steps) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_steps = now, env_steps
         return rate
-
-
-def _device_of(algorithm: Algorithm) -> torch.device:
-    """Where the algorithm's networks live: the batches go there (acting stays on the CPU)."""
-    for module in algorithm.modules().values():
-        for param in module.parameters():
-            return param.device
-    return torch.device("cpu")
 
 
 def _next_multiple(steps: int, every: int) -> int:

@@ -195,7 +195,7 @@ def save_state(
         "env": agent.env_id,
         "env_source": agent.env_record,
         "env_why_not": agent.env_why_not,
-        "device": str(_device(agent)),
+        "device": str(device_of(agent.algorithm)),
         "custom_networks": sorted(agent.networks),
         "seed": agent.seed,
         "config": config_dict(agent.config),
@@ -225,8 +225,9 @@ def save_state(
     return checkpoint.save_checkpoint(agent.run_dir / CHECKPOINT_FILE, tensors, meta)
 
 
-def _device(agent: Agent) -> torch.device:
-    for module in agent.algorithm.modules().values():
+def device_of(algorithm: Algorithm) -> torch.device:
+    """Where the algorithm's networks live (the first parameter's device; the CPU if none)."""
+    for module in algorithm.modules().values():
         for param in module.parameters():
             return param.device
     return torch.device("cpu")

@@ -154,45 +154,41 @@ def train(
             stack.enter_context(RunDir(out_dir, overwrite=overwrite))
         stack.enter_context(torch_threads(threads))
         seed_everything(seed)
-        envs = _make_envs(source, cfg.num_envs, run)
-        try:
-            collector = Collector(envs, seed, source.name)
-            spaces = collector.spaces
-            algorithm = build_algorithm(
-                spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
-            )
-            if out_dir is not None:
-                run_info = {
-                    "algo": spec.name,
-                    "env": source.name,
-                    "env_source": source.record,
-                    "env_why_not": source.why_not,
-                    "seed": seed,
-                    "steps": steps,
-                    "device": str(torch_device),
-                    "custom_networks": sorted(networks or {}),
-                    "preset_source": preset_source(spec.name, key),
-                    "defaults": defaults,
-                    "config": config_dict(cfg),
-                    "obs_space": spaces.obs_space,
-                    "act_space": spaces.act_space,
-                    **dataclasses.asdict(run),
-                }
-                write_text_atomically(out_dir / "config.json", json.dumps(run_info, indent=2))
-            agent = Agent(spec.name, source.name, seed, cfg, algorithm, spaces, run_dir=out_dir)
-            agent.attach_env(source)
-            agent.networks = dict(networks or {})
-            agent.defaults = defaults
-            buffer = make_buffer(algorithm, spaces)
-            state = LoopState(
-                next_log=run.log_interval,
-                next_eval=run.eval_every if run.eval_every > 0 else None,
-                next_checkpoint=run.checkpoint_every if run.checkpoint_every > 0 else None,
-            )
-            run_loop(agent, collector, buffer, run, state, progress, callbacks=callbacks)
-        finally:
-            if source.vector is None:
-                envs.close()
+        envs = _open_envs(stack, source, cfg.num_envs, run)
+        collector = Collector(envs, seed, source.name)
+        spaces = collector.spaces
+        algorithm = build_algorithm(
+            spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
+        )
+        if out_dir is not None:
+            run_info = {
+                "algo": spec.name,
+                "env": source.name,
+                "env_source": source.record,
+                "env_why_not": source.why_not,
+                "seed": seed,
+                "steps": steps,
+                "device": str(torch_device),
+                "custom_networks": sorted(networks or {}),
+                "preset_source": preset_source(spec.name, key),
+                "defaults": defaults,
+                "config": config_dict(cfg),
+                "obs_space": spaces.obs_space,
+                "act_space": spaces.act_space,
+                **dataclasses.asdict(run),
+            }
+            write_text_atomically(out_dir / "config.json", json.dumps(run_info, indent=2))
+        agent = Agent(spec.name, source.name, seed, cfg, algorithm, spaces, run_dir=out_dir)
+        agent.attach_env(source)
+        agent.networks = dict(networks or {})
+        agent.defaults = defaults
+        buffer = make_buffer(algorithm, spaces)
+        state = LoopState(
+            next_log=run.log_interval,
+            next_eval=run.eval_every if run.eval_every > 0 else None,
+            next_checkpoint=run.checkpoint_every if run.checkpoint_every > 0 else None,
+        )
+        run_loop(agent, collector, buffer, run, state, progress, callbacks=callbacks)
         return _finish(agent, run)
 
 
@@ -274,30 +270,23 @@ def _resume(
         run = dataclasses.replace(run, steps=steps)
     source = _recorded_env(meta, env, env_kwargs, wrappers)
     torch_device = resolve_device(device if device is not None else _usable(meta.get("device")))
-    with torch_threads(threads):
-        envs = _make_envs(source, cfg.num_envs, run)
-        try:
-            collector = Collector(envs, meta["seed"], source.name)
-            spaces = collector.spaces
-            check_spaces(file, meta, spaces, source.name)
-            algorithm = build_algorithm(
-                spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
-            )
-            agent = Agent(
-                spec.name, source.name, meta["seed"], cfg, algorithm, spaces, run_dir=run_dir
-            )
-            agent.attach_env(source)
-            agent.networks = dict(networks or {})
-            buffer = make_buffer(algorithm, spaces)
-            state = restore_state(agent, collector, buffer, tensors, meta, file)
-            # the checkpoint was saved just before a boundary: cross it as the saving run did
-            cross_boundary(agent.seed, collector, state)
-            run_loop(
-                agent, collector, buffer, run, state, progress, resumed=True, callbacks=callbacks
-            )
-        finally:
-            if source.vector is None:
-                envs.close()
+    with ExitStack() as stack:
+        stack.enter_context(torch_threads(threads))
+        envs = _open_envs(stack, source, cfg.num_envs, run)
+        collector = Collector(envs, meta["seed"], source.name)
+        spaces = collector.spaces
+        check_spaces(file, meta, spaces, source.name)
+        algorithm = build_algorithm(
+            spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
+        )
+        agent = Agent(spec.name, source.name, meta["seed"], cfg, algorithm, spaces, run_dir=run_dir)
+        agent.attach_env(source)
+        agent.networks = dict(networks or {})
+        buffer = make_buffer(algorithm, spaces)
+        state = restore_state(agent, collector, buffer, tensors, meta, file)
+        # the checkpoint was saved just before a boundary: cross it as the saving run did
+        cross_boundary(agent.seed, collector, state)
+        run_loop(agent, collector, buffer, run, state, progress, resumed=True, callbacks=callbacks)
         return _finish(agent, run)
 
 
@@ -331,26 +320,22 @@ def learn_more(
         if agent.run_dir is not None:
             stack.enter_context(RunDir(agent.run_dir, resume=True))
         stack.enter_context(torch_threads(threads))
-        envs = _make_envs(source, agent.config.num_envs, run)
-        try:
-            collector = Collector(envs, agent.seed, source.name)
-            collector.restore_counts(session.env_steps, session.vector_steps)
-            checkpoint.restore_rng(session.rng)
-            state = session.state
-            cross_boundary(agent.seed, collector, state)
-            run_loop(
-                agent,
-                collector,
-                session.buffer,
-                run,
-                state,
-                progress,
-                resumed=True,
-                callbacks=callbacks,
-            )
-        finally:
-            if source.vector is None:
-                envs.close()
+        envs = _open_envs(stack, source, agent.config.num_envs, run)
+        collector = Collector(envs, agent.seed, source.name)
+        collector.restore_counts(session.env_steps, session.vector_steps)
+        checkpoint.restore_rng(session.rng)
+        state = session.state
+        cross_boundary(agent.seed, collector, state)
+        run_loop(
+            agent,
+            collector,
+            session.buffer,
+            run,
+            state,
+            progress,
+            resumed=True,
+            callbacks=callbacks,
+        )
         return _finish(agent, run)
 
 
@@ -510,6 +495,14 @@ def _make_envs(source: EnvSource, num_envs: int, run: RunSpec) -> Any:
     if source.vector is not None:
         return source.vector
     return source.make_vec(num_envs, vectorization=cast(Vectorization, run.vectorization))
+
+
+def _open_envs(stack: ExitStack, source: EnvSource, num_envs: int, run: RunSpec) -> Any:
+    """:func:`_make_envs`, closed when ``stack`` closes unless the user passed them ready."""
+    envs = _make_envs(source, num_envs, run)
+    if source.vector is None:
+        stack.callback(envs.close)
+    return envs
 
 
 def _finish(agent: Agent, run: RunSpec) -> Agent:

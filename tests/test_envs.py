@@ -487,3 +487,10 @@ def test_a_loaded_run_keeps_its_final_evaluation_and_counts_updates(tmp_path: Pa
     assert updates == sorted(updates) and updates[-1] == agent.session.state.updates >= 640 // 32
     agent.save(tmp_path / "elsewhere.safetensors")  # no summary beside it: no evaluation
     assert pgrl.load(tmp_path / "elsewhere.safetensors").evaluation is None
+
+
+def test_an_instance_passed_with_wrappers_is_rebuilt_with_them() -> None:
+    source = resolve_env(gym.make("Pendulum-v1", g=2.0), wrappers=[DoubleReward])
+    assert source.record is not None and source.record["wrappers"] == ["custom_envs:DoubleReward"]
+    rebuilt = env_from_record(source.record, source.name).make()
+    assert isinstance(rebuilt, DoubleReward) and rebuilt.unwrapped.g == 2.0  # type: ignore[attr-defined]
