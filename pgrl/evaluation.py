@@ -88,7 +88,8 @@ def record_video(
     if missing:
         raise PgrlError(
             f"--video needs {' and '.join(missing)} to render and write MP4 files; install "
-            f"them with pip install 'pgrl[video]' (or pip install {' '.join(missing)})"
+            f"them with pip install 'pgrl[video]' (pygame comes as pygame-ce, through "
+            f"gymnasium[classic-control])"
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
