@@ -243,7 +243,7 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
 def test_an_env_without_a_preset_gets_defaults_for_its_action_space() -> None:
     from pgrl.train import resolve_config
 
-    box = resolve_config("ppo", "MountainCarContinuous-v0", action_kind="box")
+    box = resolve_config("ppo", "InvertedPendulum-v5", action_kind="box")
     assert (box.num_envs, box.rollout_steps, box.entropy_coef, box.normalize_obs) == (
         1,
         2048,
@@ -274,12 +274,12 @@ def test_a_run_records_where_its_hyperparameters_come_from(tmp_path) -> None:  #
 
     pgrl.train(
         "td3",
-        "MountainCarContinuous-v0",
+        "InvertedPendulum-v5",
         steps=300,
         config={"hidden_sizes": (8,)},
         run_dir=tmp_path / "r",
         eval_episodes=0,
     )
     defaults = json.loads((tmp_path / "r" / "config.json").read_text())["defaults"]
-    assert defaults.startswith("no preset for MountainCarContinuous-v0: td3's own defaults")
+    assert defaults.startswith("no preset for InvertedPendulum-v5: td3's own defaults")
     assert "set by you: hidden_sizes" in defaults and "learning_starts 30" in defaults
