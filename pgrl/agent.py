@@ -166,6 +166,10 @@ class Session:
     env_steps: int
     vector_steps: int
     rng: dict[str, Any]
+    acting_rngs: list[dict[str, Any]] = field(default_factory=list)
+    """the collector's acting generators (:func:`pgrl.collect.acting_generators`)"""
+    ray_address: str | None = None
+    """the Ray cluster the run's workers ran on (None: this machine's)"""
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -184,7 +184,35 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb-project", default="pgrl", help="with --track: W&B project (pgrl)")
     p.add_argument("--wandb-entity", default=None, help="with --track: W&B user or team")
     p.add_argument("--wandb-name", default=None, help="with --track: run name (ALGO-ENV-SEED)")
+    _worker_options(p)
+    p.add_argument(
+        "--max-worker-failures",
+        type=int,
+        default=3,
+        metavar="K",
+        help="with --workers: failures of one worker the run survives (each restarts it and "
+        "re-collects its share); one more stops the run with a checkpoint. Default 3",
+    )
     return p
+
+
+def _worker_options(p: argparse.ArgumentParser, resume: bool = False) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="W",
+        help="step the environments on W Ray rollout workers (pip install 'pgrl[ray]'); the same "
+        "seed gives the same run whatever W (docs/distributed.md)"
+        + (". Default: the run's own; 0: in this process" if resume else ""),
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --workers: join this Ray cluster (`ray start --head` prints its address); "
+        "default: start Ray on this machine",
+    )
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
@@ -337,6 +365,9 @@ def cmd_train(argv: Sequence[str]) -> int:
         overwrite=args.overwrite,
         vectorization=args.vectorization,
         callbacks=callbacks,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        max_worker_failures=args.max_worker_failures,
     )
     _report(agent, args.json)
     return 0
@@ -348,6 +379,8 @@ def _train_seeds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         check_seed(seed, "--seeds")
     if args.no_save:
         raise ConfigError("--seeds writes a group directory; it cannot be used with --no-save")
+    if args.workers is not None:
+        raise ConfigError("--seeds trains its seeds in local processes; it cannot use --workers")
     from pgrl.seeds import train_seeds
 
     group = train_seeds(
@@ -408,6 +441,7 @@ def cmd_resume(argv: Sequence[str]) -> int:
     )
     _env_options(p)
     _device_option(p, default=None)
+    _worker_options(p, resume=True)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -427,6 +461,8 @@ def cmd_resume(argv: Sequence[str]) -> int:
         wrappers=wrappers,
         device=args.device,
         threads=None,
+        workers=args.workers,
+        ray_address=args.ray_address,
     )
     _report(agent, args.json)
     return 0
@@ -594,6 +630,10 @@ def cmd_list(argv: Sequence[str]) -> int:
 
 
 def cmd_bench(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "scaling":  # Ray rollout workers against one process
+        from pgrl.bench.scaling import main as scaling_main
+
+        return scaling_main(list(argv[1:]))
     from pgrl.bench import main as bench_main
 
     return bench_main(list(argv))

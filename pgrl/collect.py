@@ -18,9 +18,11 @@ Either way the algorithms receive clean transitions (s, a, r, s', terminated, tr
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -28,13 +30,37 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
+from pgrl.checkpoint import generator_state, set_generator_state
 from pgrl.envs import autoreset_mode, space_info
-from pgrl.errors import EnvError, NonFiniteError, PgrlError
+from pgrl.errors import CheckpointError, EnvError, NonFiniteError, PgrlError
+from pgrl.nets import row_generators
 from pgrl.spaces import SpaceInfo, flatten_obs, from_env_actions, to_env_actions
 from pgrl.types import Rollout
 
 ActFn = Callable[[Tensor], Tensor]
 """Maps observations ``(N, O)`` to actions ``(N,)`` (Discrete) or ``(N, A)`` (Box)."""
+
+ACTING_STREAM = 0x61637421
+"""The third word of every acting generator's seed (see :func:`acting_generators`)."""
+
+
+def acting_generators(seed: int, first_env: int, count: int) -> list[np.random.Generator]:
+    """One generator per environment ``first_env … first_env + count − 1`` of run ``seed``.
+
+    Environment i's action noise and random warm-up actions come from
+    PCG64(SeedSequence([seed, i, ACTING_STREAM])) and from nothing else, so they do not
+    depend on which process acts for environment i or on the other environments beside it.
+
+    Example:
+        >>> a = acting_generators(0, 0, 3)[2].random()
+        >>> b = acting_generators(0, 2, 1)[0].random()
+        >>> a == b
+        True
+    """
+    return [
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, i, ACTING_STREAM])))
+        for i in range(first_env, first_env + count)
+    ]
 
 
 @dataclass
@@ -43,11 +69,25 @@ class EpisodeStats:
 
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
+    keys: list[tuple[int, int]] = field(default_factory=list)
+    """(vector step, environment index) of each episode's end: the order one process sees"""
 
     def pop(self) -> tuple[list[float], list[int]]:
         out = (self.returns, self.lengths)
-        self.returns, self.lengths = [], []
+        self.returns, self.lengths, self.keys = [], [], []
         return out
+
+    def merge(self, parts: Sequence[EpisodeStats]) -> None:
+        """Add the episodes of ``parts`` (shares of the environments), in one process's order."""
+        rows = sorted(
+            (key, ret, length)
+            for part in parts
+            for key, ret, length in zip(part.keys, part.returns, part.lengths, strict=True)
+        )
+        for key, ret, length in rows:
+            self.keys.append(key)
+            self.returns.append(ret)
+            self.lengths.append(length)
 
 
 @dataclass
@@ -68,12 +108,17 @@ class Collector:
 
     Args:
         envs: a Gymnasium vector environment with next-step or same-step autoreset.
-        seed: seeds the first reset (sub-environment i gets ``seed + i``) and the action
-            space used for random warm-up actions.
+        seed: seeds the first reset (sub-environment i gets ``seed + i``) and the acting
+            generators (:func:`acting_generators`): action noise and random warm-up actions.
+        first_env: the run's index of ``envs``' first sub-environment (a rollout worker
+            steps a share of the run's environments; their seeds keep the run's numbering).
     """
 
-    def __init__(self, envs: VectorEnv, seed: int, name: str | None = None) -> None:
+    def __init__(
+        self, envs: VectorEnv, seed: int, name: str | None = None, *, first_env: int = 0
+    ) -> None:
         self.envs = envs
+        self.first_env = first_env
         self.name = name or _env_name(envs)
         self.mode = autoreset_mode(envs)
         self.spaces = space_info(envs)
@@ -85,13 +130,17 @@ class Collector:
         self._vector_steps = 0
         self._all_valid = np.ones(self.num_envs, dtype=bool)
         self._all_valid.flags.writeable = False
-        envs.action_space.seed(seed)
+        self.generators = acting_generators(seed, first_env, self.num_envs)
+        self._sampling_space = copy.deepcopy(self.spaces.action_space)
         self.reset(seed=seed)
 
     def reset(self, seed: int | None = None) -> None:
-        """Reset every sub-environment; episodes in progress are dropped from the stats."""
+        """Reset every sub-environment; episodes in progress are dropped from the stats.
+
+        With ``seed``, sub-environment i (the run's ``first_env + i``) gets ``seed + first_env + i``.
+        """
         try:
-            obs, _ = self.envs.reset(seed=seed)
+            obs, _ = self.envs.reset(seed=None if seed is None else seed + self.first_env)
         except PgrlError:
             raise
         except Exception as exc:
@@ -103,12 +152,26 @@ class Collector:
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
 
     def reseed(self, seed: int) -> None:
-        """Seed the action space (random warm-up actions) and reset every sub-environment.
+        """Reset every sub-environment with ``seed`` (sub-environment i: ``seed + i``).
 
-        A checkpoint boundary does this, so a resumed run continues as the uninterrupted one.
+        A checkpoint boundary does this, so a resumed run continues as the uninterrupted one;
+        the acting generators continue (a checkpoint carries their states).
         """
-        self.envs.action_space.seed(seed)
         self.reset(seed=seed)
+
+    def generator_states(self) -> list[dict[str, Any]]:
+        """The acting generators' states, as JSON data (one per environment)."""
+        return [generator_state(generator) for generator in self.generators]
+
+    def set_generator_states(self, states: Sequence[Mapping[str, Any]]) -> None:
+        """Continue the acting generators from :meth:`generator_states`' output."""
+        if len(states) != self.num_envs:
+            raise CheckpointError(
+                f"the checkpoint holds {len(states)} acting generators for {self.num_envs} "
+                "environments"
+            )
+        for generator, state in zip(self.generators, states, strict=True):
+            set_generator_state(generator, state)
 
     @property
     def vector_steps(self) -> int:
@@ -121,9 +184,32 @@ class Collector:
         self._vector_steps = vector_steps
 
     def random_actions(self) -> Tensor:
-        """Uniform random actions from the action space (for warm-up), as a tensor."""
-        sample = from_env_actions(self.spaces, self.envs.action_space.sample())
+        """Uniform random actions from the action space (for warm-up), as a tensor: row i
+        from environment i's acting generator."""
+        space = self._sampling_space
+        assert space is not None  # (space_info of a vector environment keeps its spaces)
+        samples = []
+        for generator in self.generators:
+            space._np_random = generator  # sample() draws from space.np_random
+            samples.append(space.sample())
+        sample = from_env_actions(self.spaces, np.stack(samples))
         return torch.as_tensor(sample, dtype=torch.int64 if self.spaces.discrete else None)
+
+    def metrics(self) -> dict[str, float]:
+        """Columns of the metrics rows about collection itself: none in one process."""
+        return {}
+
+    def act(self, act: ActFn) -> Tensor:
+        """``act`` on the current observations, each row's noise from its environment's
+        acting generator (:func:`pgrl.nets.row_generators`)."""
+        with torch.inference_mode(), row_generators(self.generators):
+            return act(torch.from_numpy(self.obs))
+
+    def policy_step(self, act: ActFn | None) -> Step:
+        """One vector step with ``act``'s actions, or random warm-up actions for None."""
+        with torch.inference_mode():
+            actions = self.random_actions() if act is None else self.act(act)
+        return self.step(actions)
 
     def env_actions(self, actions: Tensor | np.ndarray) -> np.ndarray:
         """The copy of the actions sent to the environment, in its own form (Box: clipped)."""
@@ -229,6 +315,7 @@ class Collector:
             for i in np.flatnonzero(finished):
                 self.stats.returns.append(float(self._ep_return[i]))
                 self.stats.lengths.append(int(self._ep_length[i]))
+                self.stats.keys.append((self._vector_steps, self.first_env + int(i)))
             self._ep_return[finished] = 0.0
             self._ep_length[finished] = 0
 
@@ -247,11 +334,15 @@ class Collector:
         Episodes continue across rollouts; the last row is read as a truncation by the
         return functions (the rollout cut an episode that goes on).
         """
-        buffers = _RolloutArrays(steps, self.num_envs, self.obs.shape[1:], self.spaces)
+        return self.rollout_arrays(act, steps).to_rollout()
+
+    def rollout_arrays(self, act: ActFn, steps: int) -> RolloutArrays:
+        """:meth:`rollout` as NumPy arrays (what a rollout worker sends back)."""
+        buffers = RolloutArrays(steps, self.num_envs, self.obs.shape[1:], self.spaces)
         with torch.inference_mode():
             for t in range(steps):
-                buffers.put(t, self.step(act(torch.from_numpy(self.obs))))
-        return buffers.to_rollout()
+                buffers.put(t, self.step(self.act(act)))
+        return buffers
 
     def episodes(self, act: ActFn, episodes_per_env: int = 1, max_steps: int = 100_000) -> Rollout:
         """Reset, then run each sub-environment for exactly ``episodes_per_env`` episodes.
@@ -261,12 +352,17 @@ class Collector:
         Steps an environment takes after its last episode are placeholders (mask 0). An
         episode still running after ``max_steps`` vector steps is cut there (truncated).
         """
+        return self.episode_arrays(act, episodes_per_env, max_steps).to_rollout()
+
+    def episode_arrays(
+        self, act: ActFn, episodes_per_env: int = 1, max_steps: int = 100_000
+    ) -> RolloutArrays:
+        """:meth:`episodes` as NumPy arrays (what a rollout worker sends back)."""
         self.reset()
         remaining = np.full(self.num_envs, episodes_per_env, dtype=np.int64)
         rows: list[Step] = []
         for _ in range(max_steps):
-            with torch.inference_mode():
-                actions = act(torch.from_numpy(self.obs))
+            actions = self.act(act)
             active = remaining > 0
             step = self.step(actions, active)
             step.truncated = step.truncated | ~active
@@ -279,10 +375,60 @@ class Collector:
         # the stats of placeholder steps after an environment's last episode are not real
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        buffers = _RolloutArrays(len(rows), self.num_envs, self.obs.shape[1:], self.spaces)
+        return self._arrays(rows)
+
+    def placeholder_arrays(self, act: ActFn, steps: int) -> RolloutArrays:
+        """``steps`` more vector steps of environments whose episodes are all done.
+
+        What :meth:`episodes` does for an environment that finished before the others:
+        act (drawing its noise) and step, recording placeholders (mask 0, truncated). A
+        rollout worker whose environments finished first takes these steps, so that every
+        environment's generators advance as in one process.
+        """
+        rows = []
+        inactive = np.zeros(self.num_envs, dtype=bool)
+        for _ in range(steps):
+            step = self.step(self.act(act), inactive)
+            step.truncated = np.ones_like(step.truncated)
+            rows.append(step)
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        return self._arrays(rows)
+
+    def _arrays(self, rows: Sequence[Step]) -> RolloutArrays:
+        buffers = RolloutArrays(len(rows), self.num_envs, self.obs.shape[1:], self.spaces)
         for t, row in enumerate(rows):
             buffers.put(t, row)
-        return buffers.to_rollout()
+        return buffers
+
+
+class CollectorLike(Protocol):
+    """What the loop needs from a collector: :class:`Collector` in this process, or
+    :class:`pgrl.workers.RayCollector` on Ray workers."""
+
+    env_steps: int
+    stats: EpisodeStats
+    spaces: SpaceInfo
+    num_envs: int
+
+    @property
+    def vector_steps(self) -> int: ...
+
+    def rollout(self, act: ActFn, steps: int) -> Rollout: ...
+
+    def episodes(self, act: ActFn, episodes_per_env: int = 1) -> Rollout: ...
+
+    def policy_step(self, act: ActFn | None) -> Step: ...
+
+    def reseed(self, seed: int) -> None: ...
+
+    def restore_counts(self, env_steps: int, vector_steps: int) -> None: ...
+
+    def generator_states(self) -> list[dict[str, Any]]: ...
+
+    def set_generator_states(self, states: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
 
 
 def _env_name(envs: VectorEnv) -> str:
@@ -290,7 +436,7 @@ def _env_name(envs: VectorEnv) -> str:
     return spec.id if spec is not None else type(envs.unwrapped).__name__
 
 
-class _RolloutArrays:
+class RolloutArrays:
     """Preallocated numpy arrays for one rollout; converted to tensors once at the end."""
 
     def __init__(
@@ -316,12 +462,17 @@ class _RolloutArrays:
         self.mask[t] = step.valid
 
     def to_rollout(self) -> Rollout:
+        return Rollout(**{name: torch.from_numpy(getattr(self, name)) for name in ROLLOUT_FIELDS})
+
+    @staticmethod
+    def join(parts: Sequence[RolloutArrays]) -> Rollout:
+        """The rollout ``(T, N)`` of shares ``(T, N_w)`` of the environments, in their order."""
         return Rollout(
-            obs=torch.from_numpy(self.obs),
-            actions=torch.from_numpy(self.actions),
-            rewards=torch.from_numpy(self.rewards),
-            next_obs=torch.from_numpy(self.next_obs),
-            terminated=torch.from_numpy(self.terminated),
-            truncated=torch.from_numpy(self.truncated),
-            mask=torch.from_numpy(self.mask),
+            **{
+                name: torch.from_numpy(np.concatenate([getattr(p, name) for p in parts], axis=1))
+                for name in ROLLOUT_FIELDS
+            }
         )
+
+
+ROLLOUT_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "mask")

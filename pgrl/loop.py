@@ -31,7 +31,7 @@ from pgrl.algos import Algorithm
 from pgrl.algos.base import LoopSettings
 from pgrl.buffers import ReplayBuffer
 from pgrl.callbacks import Callbacks
-from pgrl.collect import Collector
+from pgrl.collect import CollectorLike
 from pgrl.errors import PgrlError
 from pgrl.logger import RunLogger
 from pgrl.run_state import (
@@ -50,7 +50,7 @@ from pgrl.types import Batch, Rollout
 
 def run_loop(
     agent: Agent,
-    collector: Collector,
+    collector: CollectorLike,
     buffer: ReplayBuffer | None,
     run: RunSpec,
     state: LoopState,
@@ -93,7 +93,12 @@ def run_loop(
             hooks.start(agent)
             while collector.env_steps < run.steps:
                 # collect transitions, store them, sample minibatches
-                batches = collect(algorithm, settings, collector, buffer)
+                try:
+                    batches = collect(algorithm, settings, collector, buffer)
+                except PgrlError as exc:
+                    if getattr(exc, "save_checkpoint", False):  # a worker failed too often
+                        _checkpoint_on_failure(agent, collector, buffer, run, state, clock, exc)
+                    raise
                 if device.type != "cpu":
                     batches = [data.to(device) for data in batches]  # type: ignore[assignment]
                 if settings.lr_schedule == "linear":
@@ -109,7 +114,7 @@ def run_loop(
                 stop = not hooks.step(agent, steps)
                 done = steps >= run.steps or stop
                 if steps >= state.next_log or done:
-                    _log_row(agent, logger, state, clock, steps, hooks)
+                    _log_row(agent, logger, state, clock, steps, hooks, collector.metrics())
                     state.next_log = _next_multiple(steps, run.log_interval)
                 else:
                     logger.progress_update(steps)
@@ -136,6 +141,8 @@ def run_loop(
                 env_steps=collector.env_steps,
                 vector_steps=collector.vector_steps,
                 rng=dict(checkpoint.capture_rng()),
+                acting_rngs=collector.generator_states(),
+                ray_address=getattr(collector, "address", None),
             )
             hooks.end(agent)
     except PgrlError as exc:  # e.g. a full disk: say what is kept
@@ -152,7 +159,7 @@ def run_loop(
 def collect(
     algorithm: Algorithm,
     settings: LoopSettings,
-    collector: Collector,
+    collector: CollectorLike,
     buffer: ReplayBuffer | None,
 ) -> list[Rollout] | list[Batch]:
     """Collect transitions with the current policy, store them, and sample the next updates.
@@ -169,10 +176,7 @@ def collect(
         return [collector.episodes(algorithm.act, settings.episodes_per_env)]
     assert buffer is not None
     warming_up = collector.env_steps < settings.learning_starts
-    with torch.inference_mode():
-        obs = torch.from_numpy(collector.obs)
-        actions = collector.random_actions() if warming_up else algorithm.act(obs)
-    step = collector.step(actions)
+    step = collector.policy_step(None if warming_up else algorithm.act)
     buffer.add(step)
     ready = (
         collector.env_steps >= settings.learning_starts and len(buffer) >= settings.minibatch_size
@@ -238,9 +242,11 @@ def _log_row(
     clock: _Clock,
     steps: int,
     hooks: Callbacks,
+    collection: dict[str, float],
 ) -> None:
     """Log the means of the metrics since the last row (and the callbacks'), start a new row."""
     row = state.metrics_row()
+    row.update(collection)
     row["steps_per_second"] = clock.steps_per_second(steps)
     check_finite_losses(row, steps, agent.run_dir)
     row.update(hooks.log(agent, steps, row))
@@ -267,7 +273,7 @@ def _evaluate(agent: Agent, logger: RunLogger, clock: _Clock, steps: int, episod
 
 def _checkpoint(
     agent: Agent,
-    collector: Collector,
+    collector: CollectorLike,
     buffer: ReplayBuffer | None,
     run: RunSpec,
     state: LoopState,
@@ -281,3 +287,28 @@ def _checkpoint(
     if agent.run_dir is not None:
         save_state(agent, collector, buffer, run, state)
     cross_boundary(agent.seed, collector, state)
+
+
+def _checkpoint_on_failure(
+    agent: Agent,
+    collector: CollectorLike,
+    buffer: ReplayBuffer | None,
+    run: RunSpec,
+    state: LoopState,
+    clock: _Clock,
+    exc: PgrlError,
+) -> None:
+    """Save the state before the failed collection (the end of the last update) and say so
+    in ``exc``'s message: ``pgrl resume`` continues from there."""
+    if agent.run_dir is None:
+        return
+    agent.env_steps = collector.env_steps
+    agent.train_seconds = clock.train_seconds()
+    check_finite_state(agent, state, collector.env_steps)
+    save_state(agent, collector, buffer, run, state)
+    kept = agent.run_dir / CHECKPOINT_FILE
+    exc.args = (
+        f"{exc}. Saved the last good checkpoint, {kept}: `pgrl resume {agent.run_dir}` "
+        "continues the run",
+        *exc.args[1:],
+    )

@@ -51,8 +51,10 @@ __all__ = [
     "frozen",
     "make_policy",
     "mlp",
+    "normal_noise",
     "policy_for",
     "policy_kwargs",
+    "row_generators",
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -315,28 +317,109 @@ def _in_dim(obs_dim: int, encoder: nn.Module | None) -> int:
     return obs_dim if encoder is None else int(encoder.out_dim)  # type: ignore[arg-type]
 
 
+_row_generators: Sequence[np.random.Generator] | None = None
+"""While :func:`row_generators` is active: one generator per row of the batch being acted on."""
+
+
+@contextlib.contextmanager
+def row_generators(generators: Sequence[np.random.Generator]) -> Iterator[None]:
+    """Draw the noise of every ``sample`` in this block row by row, row i from ``generators[i]``.
+
+    The collector acts inside this block with one generator per environment, derived from
+    (seed, environment index): environment i's actions then depend on its own stream only,
+    whichever process acts for it and whatever other environments share its batch, and each
+    stream advances by the same draws per vector step. Outside the block, noise comes from
+    NumPy's global generator on the CPU (torch's on other devices).
+
+    Example:
+        >>> rows = [np.random.default_rng(i) for i in range(2)]
+        >>> with row_generators(rows):
+        ...     noise = _normal_rows((2, 3))
+        >>> bool((noise[1] == np.random.default_rng(1).standard_normal(3, np.float32)).all())
+        True
+    """
+    global _row_generators
+    previous, _row_generators = _row_generators, generators
+    try:
+        yield
+    finally:
+        _row_generators = previous
+
+
+def _generators_for(shape: Sequence[int]) -> Sequence[np.random.Generator] | None:
+    """The per-row generators for a batch of ``shape`` (None outside :func:`row_generators`)."""
+    generators = _row_generators
+    if generators is not None and len(generators) != shape[0]:
+        raise RuntimeError(
+            f"acting on a batch of {shape[0]} rows with {len(generators)} row generators"
+        )
+    return generators
+
+
+def _gumbel_rows(shape: Sequence[int]) -> np.ndarray:
+    """g ~ Gumbel(0, 1) i.i.d. ``shape`` (float64), row i from row generator i."""
+    generators = _generators_for(shape)
+    if generators is None:
+        return np.random.gumbel(size=shape)
+    out = np.empty(shape)
+    for generator, row in zip(generators, out, strict=True):
+        row[...] = generator.gumbel(size=row.shape)
+    return out
+
+
+def _uniform_rows(shape: Sequence[int]) -> np.ndarray:
+    """u ~ U[0, 1) i.i.d. ``shape`` (float64), row i from row generator i."""
+    generators = _generators_for(shape)
+    if generators is None:
+        return np.random.random_sample(shape)
+    out = np.empty(shape)
+    for generator, row in zip(generators, out, strict=True):
+        generator.random(out=row)
+    return out
+
+
+def _normal_rows(shape: Sequence[int]) -> np.ndarray:
+    """ε ~ N(0, 1) i.i.d. ``shape`` (float32), row i from row generator i."""
+    generators = _generators_for(shape)
+    if generators is None:
+        return np.random.standard_normal(shape).astype(np.float32)
+    out = np.empty(shape, dtype=np.float32)
+    for generator, row in zip(generators, out, strict=True):
+        generator.standard_normal(out=row, dtype=np.float32)
+    return out
+
+
+def _from_rows(draw: np.ndarray, like: Tensor) -> Tensor:
+    return torch.from_numpy(draw).to(device=like.device, dtype=like.dtype)
+
+
 def _gumbel_like(logits: Tensor) -> Tensor:
-    """g ~ Gumbel(0, 1) i.i.d., shaped like ``logits``: NumPy's generator on the CPU (which a
-    run seeds and checkpoints like torch's), torch's on other devices."""
-    if logits.device.type == "cpu":
-        return torch.from_numpy(np.random.gumbel(size=logits.shape))
+    """g ~ Gumbel(0, 1) i.i.d., shaped like ``logits``: from the row generators while acting
+    (:func:`row_generators`), else NumPy's generator on the CPU (which a run seeds and
+    checkpoints like torch's) and torch's on other devices."""
+    if logits.device.type == "cpu" or _row_generators is not None:
+        return _from_rows(_gumbel_rows(logits.shape), logits)
     return -torch.empty_like(logits).exponential_().log()
 
 
 def _uniform_like(probs: Tensor) -> Tensor:
     """u ~ U[0, 1) shaped like ``probs``, from the same generators as :func:`_gumbel_like`."""
-    if probs.device.type == "cpu":
-        return torch.from_numpy(np.random.random_sample(probs.shape)).to(probs.dtype)
+    if probs.device.type == "cpu" or _row_generators is not None:
+        return _from_rows(_uniform_rows(probs.shape), probs)
     return torch.rand_like(probs)
 
 
 def _normal_like(mean: Tensor) -> Tensor:
     """ε ~ N(0, I) shaped like ``mean``, from the same generators as :func:`_gumbel_like`."""
-    if mean.device.type == "cpu":
-        return torch.from_numpy(np.random.standard_normal(mean.shape).astype(np.float32)).to(
-            mean.dtype
-        )
+    if mean.device.type == "cpu" or _row_generators is not None:
+        return _from_rows(_normal_rows(mean.shape), mean)
     return torch.randn_like(mean)
+
+
+def normal_noise(shape: tuple[int, ...]) -> Tensor:
+    """ε ~ N(0, I) float32 on the CPU, from the same generators as :func:`_gumbel_like`
+    (exploration noise added to a deterministic actor's actions)."""
+    return torch.from_numpy(_normal_rows(shape))
 
 
 class CategoricalPolicy(nn.Module):
@@ -367,8 +450,8 @@ class CategoricalPolicy(nn.Module):
         or inverting the CDF. (The loop acts under ``torch.inference_mode``.)
         """
         array = self.logits.numpy_forward(obs) if self.encoder is None else None
-        if array is not None:  # the CPU path: the same draw from NumPy's generator
-            return torch.from_numpy((array + np.random.gumbel(size=array.shape)).argmax(-1))
+        if array is not None:  # the CPU path: the same draw, in NumPy
+            return torch.from_numpy((array + _gumbel_rows(array.shape)).argmax(-1))
         logits = self(obs)
         return (logits + _gumbel_like(logits)).argmax(-1)
 
@@ -416,8 +499,8 @@ class GaussianPolicy(nn.Module):
     def sample(self, obs: Tensor) -> Tensor:
         """Draw a = μ(s) + σ ε, ε ~ N(0, I): ``(B, A)``, with no gradient."""
         array = self.mean.numpy_forward(obs) if self.encoder is None else None
-        if array is not None:  # the CPU path: the same draw from NumPy's generator
-            noise = np.random.standard_normal(array.shape).astype(array.dtype)
+        if array is not None:  # the CPU path: the same draw, in NumPy
+            noise = _normal_rows(array.shape).astype(array.dtype, copy=False)
             return torch.from_numpy(array + np.exp(self.log_std.detach().numpy()) * noise)
         mean = self(obs).detach()
         return mean + self.log_std.detach().exp() * _normal_like(mean)
@@ -474,8 +557,8 @@ class MultiCategoricalPolicy(nn.Module):
     def sample(self, obs: Tensor) -> Tensor:
         """a_k ~ softmax(logits_k) for every component, by Gumbel-max: ``(B, K)`` int64."""
         array = self._numpy(obs)
-        if array is not None:  # the CPU path: the same draw from NumPy's generator
-            return self._argmax(array + np.random.gumbel(size=array.shape))
+        if array is not None:  # the CPU path: the same draw, in NumPy
+            return self._argmax(array + _gumbel_rows(array.shape))
         logits = self(obs)
         noisy = (logits + _gumbel_like(logits)).split(self.nvec, dim=-1)
         return torch.stack([p.argmax(-1) for p in noisy], -1)
@@ -528,11 +611,9 @@ class BernoulliPolicy(nn.Module):
     def sample(self, obs: Tensor) -> Tensor:
         """a_i = 1 with probability σ(l_i): ``(B, A)`` float32 0/1."""
         array = self.logits.numpy_forward(obs) if self.encoder is None else None
-        if array is not None:  # the CPU path: the same draw from NumPy's generator
+        if array is not None:  # the CPU path: the same draw, in NumPy
             probs = np.exp(-np.logaddexp(0.0, -array))  # σ(l), without overflow
-            return torch.from_numpy(
-                (np.random.random_sample(array.shape) < probs).astype(array.dtype)
-            )
+            return torch.from_numpy((_uniform_rows(array.shape) < probs).astype(array.dtype))
         probs = torch.sigmoid(self(obs))
         return (_uniform_like(probs) < probs).to(probs.dtype)
 
@@ -654,7 +735,11 @@ class SquashedGaussianPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(self, obs: Tensor) -> Tensor:
-        return self.rsample(obs)[0]
+        """a = scale · tanh(μ + σ ε) + shift, ε ~ N(0, I) from the acting generators
+        (:func:`row_generators`): :meth:`rsample`'s action without its log-probability."""
+        mean, log_std = self._mean_log_std(obs)
+        u = mean + log_std.exp() * _normal_like(mean)
+        return torch.tanh(u) * self.scale + self.shift
 
     @torch.no_grad()
     def mode(self, obs: Tensor) -> Tensor:

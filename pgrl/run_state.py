@@ -30,7 +30,7 @@ from pgrl import checkpoint
 from pgrl.agent import CHECKPOINT_FILE, Agent, config_dict, spaces_record, weights
 from pgrl.algos import Algorithm
 from pgrl.buffers import ReplayBuffer
-from pgrl.collect import Collector
+from pgrl.collect import CollectorLike
 from pgrl.envs import VECTORIZATIONS
 from pgrl.errors import CheckpointError, ConfigError, NonFiniteError
 
@@ -58,6 +58,10 @@ class RunSpec:
     """environment steps between periodic checkpoints, each a boundary (0: none)"""
     vectorization: str = "auto"
     """the kind of vector environment (pgrl.envs.make_vec_env); "auto" for older runs"""
+    workers: int = 0
+    """Ray rollout workers stepping the environments (pgrl.workers); 0: in this process"""
+    max_worker_failures: int = 3
+    """failures of one worker that the run survives (each restarts it); one more stops it"""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -69,6 +73,10 @@ class RunSpec:
         ):
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0, got {value}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 1 (0: in this process), got {self.workers}")
+        if self.max_worker_failures < 0:
+            raise ConfigError(f"max_worker_failures must be >= 0, got {self.max_worker_failures}")
         if self.log_interval < 1:
             raise ConfigError(f"log_interval must be >= 1, got {self.log_interval}")
         if self.vectorization not in VECTORIZATIONS:
@@ -152,7 +160,7 @@ def boundary_seed(seed: int, boundary: int) -> int:
     return int(np.random.SeedSequence([seed, boundary]).generate_state(1)[0])
 
 
-def cross_boundary(seed: int, collector: Collector, state: LoopState) -> None:
+def cross_boundary(seed: int, collector: CollectorLike, state: LoopState) -> None:
     """Cut every episode in progress and reseed the environments (a checkpoint boundary)."""
     state.boundary += 1
     collector.reseed(boundary_seed(seed, state.boundary))
@@ -173,7 +181,7 @@ def _optimizer_payload(algorithm: Algorithm) -> tuple[dict[str, Tensor], dict[st
 
 def save_state(
     agent: Agent,
-    collector: Collector,
+    collector: CollectorLike,
     buffer: ReplayBuffer | None,
     run: RunSpec,
     state: LoopState,
@@ -209,6 +217,7 @@ def save_state(
         "eval_seconds": agent.eval_seconds,
         "optimizers": optim_groups,
         "rng": checkpoint.capture_rng(),
+        "acting_rngs": collector.generator_states(),
         "loop": {
             "next_log": state.next_log,
             "next_eval": state.next_eval,
@@ -235,7 +244,7 @@ def device_of(algorithm: Algorithm) -> torch.device:
 
 def restore_state(
     agent: Agent,
-    collector: Collector,
+    collector: CollectorLike,
     buffer: ReplayBuffer | None,
     tensors: Mapping[str, Tensor],
     meta: Mapping[str, Any],
@@ -268,6 +277,8 @@ def restore_state(
             f"{file}: the saved state does not fit this algorithm: {exc}"
         ) from None
     checkpoint.restore_rng(meta["rng"])
+    if "acting_rngs" in meta:  # (checkpoints from before per-environment generators: fresh)
+        collector.set_generator_states(meta["acting_rngs"])
     collector.restore_counts(int(meta["env_steps"]), int(meta["vector_steps"]))
     agent.env_steps = collector.env_steps
     agent.train_seconds = float(meta["train_seconds"])

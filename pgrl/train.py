@@ -35,7 +35,7 @@ from pgrl.agent import (
 )
 from pgrl.algos import build_algorithm, get_spec
 from pgrl.callbacks import Callback, check_callbacks
-from pgrl.collect import Collector
+from pgrl.collect import Collector, CollectorLike
 from pgrl.config import build_config, fallback_preset, preset, preset_source, preset_steps
 from pgrl.envs import EnvLike, EnvSource, Vectorization, env_from_record, resolve_env
 from pgrl.errors import CheckpointError, ConfigError, PgrlError
@@ -73,6 +73,9 @@ def train(
     checkpoint_every: int | None = None,
     progress: bool | None = False,
     vectorization: str = "auto",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    max_worker_failures: int = 3,
 ) -> Agent:
     """Train ``algo`` on environment ``env`` for ``steps`` environment steps.
 
@@ -117,7 +120,15 @@ def train(
         vectorization: the vector environment: ``"auto"`` (the environment's own
             numpy-vectorized implementation where Gymnasium has one, e.g. CartPole;
             SyncVectorEnv otherwise), ``"sync"``, ``"async"`` (one process per copy; pays off
-            only when a step is slow) or ``"vector_entry_point"``. Stored with the run.
+            only when a step is slow) or ``"vector_entry_point"``. Stored with the run. With
+            workers, ``"auto"`` is ``"sync"`` (each copy seeded on its own).
+        workers: step the environments on this many Ray actors (``pgrl[ray]``), each a
+            contiguous share of the ``num_envs`` copies; None: in this process. The same seed
+            gives the same run whatever the workers (``docs/distributed.md``).
+        ray_address: the Ray cluster to join (``ray start --head`` prints it); None starts
+            Ray on this machine unless this process already called ``ray.init``.
+        max_worker_failures: failures of one worker the run survives (each restarts it and
+            re-collects its share); one more stops the run, with a checkpoint.
 
     Returns:
         The trained :class:`~pgrl.agent.Agent`; ``agent.learn(more_steps)`` continues it.
@@ -130,6 +141,7 @@ def train(
     key = source.preset_id or source.name
     if steps is None:
         steps = preset_steps(spec.name, key)
+    check_worker_args(workers, ray_address, max_worker_failures)
     kind = None if preset_source(spec.name, key) else source.spaces().action_kind
     cfg = resolve_config(spec.name, key, config, action_kind=kind, steps=steps)
     defaults = defaults_applied(spec.name, key, kind, config, cfg)
@@ -146,20 +158,26 @@ def train(
         eval_every=eval_every,
         log_interval=log_interval or max(steps // 100, 1),
         checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
-        vectorization=vectorization,
+        vectorization="sync" if workers and vectorization == "auto" else vectorization,
+        workers=workers or 0,
+        max_worker_failures=max_worker_failures,
     )
+    if workers is not None:
+        from pgrl.workers import check_workers
+
+        check_workers(workers, cfg.num_envs, run.vectorization)
     out_dir = _output_dir(spec.name, source, seed, run_dir, save, overwrite)
     with ExitStack() as stack:
         if out_dir is not None:  # checked, locked, an old run moved aside with overwrite
             stack.enter_context(RunDir(out_dir, overwrite=overwrite))
         stack.enter_context(torch_threads(threads))
         seed_everything(seed)
-        envs = _open_envs(stack, source, cfg.num_envs, run)
-        collector = Collector(envs, seed, source.name)
+        collector = _open_collector(stack, source, spec.name, cfg, run, seed, networks, ray_address)
         spaces = collector.spaces
         algorithm = build_algorithm(
             spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
         )
+        _attach(collector, algorithm)
         if out_dir is not None:
             run_info = {
                 "algo": spec.name,
@@ -204,6 +222,8 @@ def resume(
     device: str | None = None,
     threads: int | None = DEFAULT_THREADS,
     callbacks: Sequence[Callback] = (),
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> Agent:
     """Continue a run from its last checkpoint (``RUN/checkpoints/last.safetensors``).
 
@@ -213,6 +233,8 @@ def resume(
     it; ``env`` (with ``env_kwargs``, ``wrappers``) replaces it, for a run whose environment
     was an instance or a lambda. ``device`` defaults to the run's own (the CPU when that one
     is not here); ``networks`` must be given again for a run trained with custom networks.
+    ``workers`` (default: the run's own; 0: in this process) and ``ray_address`` as in
+    :func:`train`: the result is the same whatever the workers.
     """
     run_dir = Path(run_dir)
     file = run_dir / CHECKPOINT_FILE if run_dir.is_dir() else run_dir
@@ -231,6 +253,8 @@ def resume(
             device=device,
             threads=threads,
             callbacks=callbacks,
+            workers=workers,
+            ray_address=ray_address,
         )
 
 
@@ -247,6 +271,8 @@ def _resume(
     device: str | None,
     threads: int | None,
     callbacks: Sequence[Callback],
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> Agent:
     if not file.exists() and (run_dir / "config.json").exists():
         raise CheckpointError(
@@ -268,17 +294,26 @@ def _resume(
     run = RunSpec(**meta["run"])
     if steps is not None:
         run = dataclasses.replace(run, steps=steps)
+    if workers is not None:
+        if workers != 0:
+            check_worker_args(workers, ray_address, run.max_worker_failures)
+            from pgrl.workers import check_workers
+
+            check_workers(workers, cfg.num_envs, run.vectorization)
+        run = dataclasses.replace(run, workers=workers)
     source = _recorded_env(meta, env, env_kwargs, wrappers)
     torch_device = resolve_device(device if device is not None else _usable(meta.get("device")))
     with ExitStack() as stack:
         stack.enter_context(torch_threads(threads))
-        envs = _open_envs(stack, source, cfg.num_envs, run)
-        collector = Collector(envs, meta["seed"], source.name)
+        collector = _open_collector(
+            stack, source, spec.name, cfg, run, meta["seed"], networks, ray_address
+        )
         spaces = collector.spaces
         check_spaces(file, meta, spaces, source.name)
         algorithm = build_algorithm(
             spec.name, cfg, spaces, source.name, device=torch_device, networks=networks
         )
+        _attach(collector, algorithm)
         agent = Agent(spec.name, source.name, meta["seed"], cfg, algorithm, spaces, run_dir=run_dir)
         agent.attach_env(source)
         agent.networks = dict(networks or {})
@@ -320,10 +355,21 @@ def learn_more(
         if agent.run_dir is not None:
             stack.enter_context(RunDir(agent.run_dir, resume=True))
         stack.enter_context(torch_threads(threads))
-        envs = _open_envs(stack, source, agent.config.num_envs, run)
-        collector = Collector(envs, agent.seed, source.name)
+        collector = _open_collector(
+            stack,
+            source,
+            agent.algo,
+            agent.config,
+            run,
+            agent.seed,
+            agent.networks,
+            session.ray_address,
+        )
+        _attach(collector, agent.algorithm)
         collector.restore_counts(session.env_steps, session.vector_steps)
         checkpoint.restore_rng(session.rng)
+        if session.acting_rngs:
+            collector.set_generator_states(session.acting_rngs)
         state = session.state
         cross_boundary(agent.seed, collector, state)
         run_loop(
@@ -503,6 +549,75 @@ def _open_envs(stack: ExitStack, source: EnvSource, num_envs: int, run: RunSpec)
     if source.vector is None:
         stack.callback(envs.close)
     return envs
+
+
+def _open_collector(
+    stack: ExitStack,
+    source: EnvSource,
+    algo: str,
+    config: Any,
+    run: RunSpec,
+    seed: int,
+    networks: Mapping[str, Callable[..., torch.nn.Module]] | None,
+    ray_address: str | None,
+) -> CollectorLike:
+    """The run's collector: in this process, or on ``run.workers`` Ray actors (closed with
+    ``stack``: the workers stop, and Ray too where this run started it)."""
+    if not run.workers:
+        return Collector(_open_envs(stack, source, config.num_envs, run), seed, source.name)
+    from pgrl.workers import RayCollector, WorkerPlan
+
+    plan = WorkerPlan(
+        algo=algo,
+        config=config,
+        env=source,
+        seed=seed,
+        vectorization=run.vectorization,
+        networks=dict(networks or {}),
+    )
+    rng = checkpoint.capture_rng()  # starting Ray draws nothing from the run's generators
+    collector = RayCollector(
+        plan,
+        config.num_envs,
+        run.workers,
+        max_failures=run.max_worker_failures,
+        address=ray_address,
+    )
+    checkpoint.restore_rng(rng)
+    stack.callback(collector.close)
+    return collector
+
+
+def _attach(collector: CollectorLike, algorithm: Any) -> None:
+    """Give Ray workers the algorithm whose networks they act with (nothing in one process)."""
+    attach = getattr(collector, "attach", None)
+    if attach is not None:
+        attach(algorithm)
+
+
+def check_worker_args(workers: Any, ray_address: Any, max_worker_failures: Any) -> None:
+    """One line for a bad ``workers``, ``ray_address`` or ``max_worker_failures``."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(
+            f"workers must be an integer >= 1 (leave it out to collect in this process), "
+            f"got {workers!r}"
+        )
+    if ray_address is not None and workers is None:
+        raise ConfigError("ray_address needs workers (--workers W): the Ray actors to start there")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise ConfigError(
+            f"ray_address must be a Ray address such as 'HOST:6379', got {ray_address!r}"
+        )
+    if (
+        isinstance(max_worker_failures, bool)
+        or not isinstance(max_worker_failures, int)
+        or max_worker_failures < 0
+    ):
+        raise ConfigError(
+            f"max_worker_failures must be an integer >= 0, got {max_worker_failures!r}"
+        )
 
 
 def _finish(agent: Agent, run: RunSpec) -> Agent:

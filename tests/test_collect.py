@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from pgrl.buffers import ReplayBuffer
 from pgrl.collect import Collector
-from pgrl.errors import NonFiniteError
+from pgrl.errors import CheckpointError, NonFiniteError
 
 
 class CounterEnv(gym.Env):
@@ -164,3 +164,44 @@ def test_replay_buffer_bytes_per_transition_equals_raw_size() -> None:
     buffer = ReplayBuffer(1000, obs_dim=3, act_shape=(1,), discrete=False)
     # s, s' (3 floats each), a (1 float), r (1 float) as float32 = 32 bytes; 2 bool flags
     assert buffer.bytes_per_transition == ReplayBuffer.raw_bytes_per_transition(3, 1) == 34
+
+
+@pytest.mark.parametrize("box", [False, True])
+def test_each_environment_acts_from_its_own_generator_whatever_its_batch(box: bool) -> None:
+    # environments 2 and 3 of a run act alike on their own and beside environments 0 and 1
+    from pgrl.nets import CategoricalPolicy, GaussianPolicy
+
+    torch.manual_seed(0)
+    policy = GaussianPolicy(2, 1, (8,)) if box else CategoricalPolicy(2, 2, (8,))
+    whole = Collector(make([9] * 4, AutoresetMode.SAME_STEP, box=box), seed=5)
+    share = Collector(make([9] * 2, AutoresetMode.SAME_STEP, box=box), seed=5, first_env=2)
+    for _ in range(3):
+        a, b = whole.act(policy.sample), share.act(policy.sample)
+        torch.testing.assert_close(a[2:], b)  # (continuous: up to the forward's last bits)
+        assert torch.equal(whole.random_actions()[2:], share.random_actions())
+    assert whole.generator_states()[2:] == share.generator_states()
+
+
+def test_acting_generators_continue_from_their_saved_states() -> None:
+    first = Collector(make([9, 9], AutoresetMode.SAME_STEP, box=True), seed=1)
+    first.random_actions()
+    saved = first.generator_states()
+    expected = first.random_actions()
+    second = Collector(make([9, 9], AutoresetMode.SAME_STEP, box=True), seed=1)
+    second.set_generator_states(saved)
+    assert torch.equal(second.random_actions(), expected)
+    with pytest.raises(CheckpointError, match="2 acting generators for 1 environments"):
+        Collector(make([9], AutoresetMode.SAME_STEP), seed=1).set_generator_states(saved)
+
+
+def test_acting_leaves_the_global_generators_alone() -> None:
+    from pgrl.nets import CategoricalPolicy
+
+    policy = CategoricalPolicy(2, 2, (8,))
+    collector = Collector(make([9, 9], AutoresetMode.SAME_STEP), seed=0)
+    np.random.seed(0)
+    before = np.random.random()
+    np.random.seed(0)
+    collector.act(policy.sample)
+    collector.random_actions()
+    assert np.random.random() == before

@@ -40,7 +40,7 @@ from pgrl.algos.base import (
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, value_loss
-from pgrl.nets import DeterministicActor, FlatAdam, QNet, frozen
+from pgrl.nets import DeterministicActor, FlatAdam, QNet, frozen, normal_noise
 from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
 
@@ -127,8 +127,10 @@ class GaussianNoise:
     def __init__(self, shape: tuple[int, ...], sigma: Tensor) -> None:
         self.shape, self.sigma = shape, sigma
 
-    def sample(self) -> Tensor:
-        return torch.randn(self.shape) * self.sigma
+    def sample(self, rows: int | None = None) -> Tensor:
+        """``(rows, A)`` noise (all ``shape[0]`` rows by default), from the acting generators."""
+        rows = self.shape[0] if rows is None else rows
+        return normal_noise((rows, *self.shape[1:])) * self.sigma
 
     def state(self) -> Tensor:
         return torch.zeros(0)
@@ -144,9 +146,10 @@ class OUNoise:
         self.sigma, self.theta = sigma, theta
         self.x = torch.zeros(shape)
 
-    def sample(self) -> Tensor:
-        self.x = self.x - self.theta * self.x + self.sigma * torch.randn_like(self.x)
-        return self.x
+    def sample(self, rows: int | None = None) -> Tensor:
+        """Advance every row's process one step; return the first ``rows`` (all by default)."""
+        self.x = self.x - self.theta * self.x + self.sigma * normal_noise(tuple(self.x.shape))
+        return self.x[:rows]
 
     def state(self) -> Tensor:
         return self.x.clone()
@@ -210,7 +213,7 @@ class DDPG:
         if deterministic:
             return action
         # unclipped: the collector clips only the copy it sends to the environment
-        return action + self.noise.sample()[: action.shape[0]]
+        return action + self.noise.sample(action.shape[0])
 
     def modules(self) -> dict[str, nn.Module]:
         return {

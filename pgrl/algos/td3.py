@@ -239,7 +239,7 @@ class TD3:
         if deterministic:
             return action
         # unclipped: the collector clips only the copy it sends to the environment
-        return action + self.noise.sample()[: action.shape[0]]
+        return action + self.noise.sample(action.shape[0])
 
     def modules(self) -> dict[str, nn.Module]:
         return {
