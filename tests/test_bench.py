@@ -287,6 +287,7 @@ def test_sb3_sac_temperature_settings() -> None:
         ("sac", {"alpha_learning_rate": 3e-4}, "one learning rate"),
         ("sac", {"value_loss": "huber"}, "MSE"),
         ("ddpg", {"noise": "ou"}, "Gaussian"),
+        ("td3", {"noise": "ou"}, "Gaussian"),
         ("td3", {"num_envs": 4}, "1 environment"),
     ],
 )

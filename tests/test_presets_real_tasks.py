@@ -54,4 +54,4 @@ def test_mountain_car_presets_keep_exploring_without_gsde() -> None:
     sac = resolve_config("sac", "MountainCarContinuous-v0", {})
     assert not sac.auto_alpha and sac.alpha == 0.1 and sac.learning_starts >= 1_000
     td3 = resolve_config("td3", "MountainCarContinuous-v0", {})
-    assert td3.exploration_noise == 0.5 and td3.learning_starts >= 1_000
+    assert td3.noise == "ou" and td3.ou_theta < 0.01 and td3.learning_starts >= 1_000

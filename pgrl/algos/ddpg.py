@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +43,9 @@ from pgrl.losses import soft_update_, value_loss
 from pgrl.nets import DeterministicActor, FlatAdam, QNet, frozen, normal_noise
 from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
+
+if TYPE_CHECKING:
+    from pgrl.algos.td3 import TD3Config
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +161,17 @@ class OUNoise:
         self.x = state.clone()
 
 
+def exploration_noise(
+    config: DDPGConfig | TD3Config, act_dim: int, half_range: Tensor
+) -> GaussianNoise | OUNoise:
+    """The exploration process of DDPG and TD3, one row per environment, σ in action units."""
+    sigma = config.exploration_noise * half_range
+    shape = (config.num_envs, act_dim)
+    if config.noise == "ou":
+        return OUNoise(shape, sigma, config.ou_theta)
+    return GaussianNoise(shape, sigma)
+
+
 class DDPG:
     """DDPG: deterministic actor, Q critic, target networks, replay and exploration noise."""
 
@@ -200,13 +214,7 @@ class DDPG:
         self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
         self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
         # the exploration noise is drawn and added on the CPU, where the collector acts
-        sigma = config.exploration_noise * (high - low) / 2.0
-        shape = (config.num_envs, spaces.act_dim)
-        self.noise: GaussianNoise | OUNoise = (
-            OUNoise(shape, sigma, config.ou_theta)
-            if config.noise == "ou"
-            else GaussianNoise(shape, sigma)
-        )
+        self.noise = exploration_noise(config, spaces.act_dim, (high - low) / 2.0)
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         action = to_cpu(self.actor(to_device(obs, self.device)))

@@ -39,7 +39,7 @@ from pgrl.algos.base import (
     to_device,
     value_mse,
 )
-from pgrl.algos.ddpg import GaussianNoise, actor_loss, batch_rows, critic_target
+from pgrl.algos.ddpg import actor_loss, batch_rows, critic_target, exploration_noise
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
@@ -69,7 +69,11 @@ class TD3Config:
     critic_learning_rate: float = 3e-4
     """critic step size (Adam)"""
     exploration_noise: float = 0.1
-    """std of the Gaussian exploration noise, as a fraction of the half action range"""
+    """std of the exploration noise, as a fraction of the half action range"""
+    noise: Literal["gaussian", "ou"] = "gaussian"
+    """exploration noise process: independent Gaussian or Ornstein-Uhlenbeck"""
+    ou_theta: float = 0.15
+    """mean reversion θ of the Ornstein-Uhlenbeck process"""
     target_noise: float = 0.2
     """std σ̃ of the target policy smoothing noise, as a fraction of the half action range"""
     target_noise_clip: float = 0.5
@@ -95,6 +99,8 @@ class TD3Config:
         check_range("target_noise", self.target_noise, 0.0)
         check_range("target_noise_clip", self.target_noise_clip, 0.0)
         check_range("policy_delay", self.policy_delay, 1)
+        check_range("ou_theta", self.ou_theta, 0.0, 1.0)
+        check_choice("noise", self.noise, ("gaussian", "ou"))
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
         if self.minibatch_size > self.buffer_size:
             raise ConfigError(
@@ -228,9 +234,7 @@ class TD3:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = FlatAdam([self.actor], config.learning_rate)
         self.critic_optimizer = FlatAdam([self.critic], config.critic_learning_rate)
-        self.noise = GaussianNoise(
-            (config.num_envs, spaces.act_dim), config.exploration_noise * half_range
-        )
+        self.noise = exploration_noise(config, spaces.act_dim, half_range)
         self.delay = DelayState()
         place([self.delay], self.device)
 

@@ -338,7 +338,7 @@ def sb3_offpolicy_kwargs(algo: str, cfg: Any, spaces: SpaceInfo) -> dict[str, An
         kwargs["target_entropy"] = "auto" if cfg.target_entropy is None else cfg.target_entropy
         kwargs["action_noise_sigma"] = None  # SAC explores by sampling its policy
         return kwargs
-    if algo == "ddpg" and cfg.noise != "gaussian":
+    if algo in ("ddpg", "td3") and cfg.noise != "gaussian":
         raise ValueError(f"only Gaussian exploration noise is mapped; got {cfg.noise!r}")
     kwargs["action_noise_sigma"] = np.full(spaces.act_dim, cfg.exploration_noise)
     if algo == "td3":
