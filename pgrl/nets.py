@@ -734,11 +734,13 @@ class SquashedGaussianPolicy(nn.Module):
         return squashed * self.scale + self.shift, log_prob
 
     @torch.no_grad()
-    def sample(self, obs: Tensor) -> Tensor:
+    def sample(self, obs: Tensor, noise: Tensor | None = None) -> Tensor:
         """a = scale · tanh(μ + σ ε) + shift, ε ~ N(0, I) from the acting generators
-        (:func:`row_generators`): :meth:`rsample`'s action without its log-probability."""
+        (:func:`row_generators`), or the given ``noise`` ε: :meth:`rsample`'s action without
+        its log-probability."""
         mean, log_std = self._mean_log_std(obs)
-        u = mean + log_std.exp() * _normal_like(mean)
+        eps = _normal_like(mean) if noise is None else noise.to(mean.device, mean.dtype)
+        u = mean + log_std.exp() * eps
         return torch.tanh(u) * self.scale + self.shift
 
     @torch.no_grad()

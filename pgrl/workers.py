@@ -371,6 +371,11 @@ class RayCollector:
                 "noise='ou' keeps one Ornstein-Uhlenbeck process per environment in one "
                 "process; with workers use noise='gaussian' (the default)"
             )
+        if getattr(plan.config, "noise_correlation", 0.0) > 0:
+            raise ConfigError(
+                "noise_correlation keeps one noise process per environment in one process; "
+                "with workers use noise_correlation=0 (the default)"
+            )
         if plan.env.vector is not None:
             raise ConfigError(
                 "workers build their own copies of the environment: pass its id, class or "

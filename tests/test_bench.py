@@ -288,6 +288,7 @@ def test_sb3_sac_temperature_settings() -> None:
         ("sac", {"value_loss": "huber"}, "MSE"),
         ("ddpg", {"noise": "ou"}, "Gaussian"),
         ("td3", {"noise": "ou"}, "Gaussian"),
+        ("sac", {"noise_correlation": 0.5}, "independently"),
         ("td3", {"num_envs": 4}, "1 environment"),
     ],
 )

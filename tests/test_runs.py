@@ -109,7 +109,8 @@ pgrl.train({algo!r}, {env!r}, steps={steps}, seed=3, run_dir={run!r}, checkpoint
             | {"normalize_obs": True, "normalize_reward": True},
         ),  # epochs of minibatches, running normalizers in the checkpoint
         ("td3", "Pendulum-v1", 1_200, 400, {**TINY_DDPG, "policy_delay": 3, "noise": "ou"}),
-        ("sac", "Pendulum-v1", 1_200, 400, TINY_DDPG),  # learned temperature
+        # learned temperature, correlated acting noise carried across the checkpoint
+        ("sac", "Pendulum-v1", 1_200, 400, {**TINY_DDPG, "noise_correlation": 0.9}),
         # a user's environment named "module:EnvId", with Discrete(3, start=-1) actions
         ("a2c", "custom_envs:CustomLine-v0", 3_000, 1_000, {"num_envs": 4}),
     ],

@@ -134,9 +134,19 @@ def test_bad_worker_settings_stop_with_one_line(kwargs: dict[str, Any], message:
     assert "\n" not in str(info.value)
 
 
-def test_ornstein_uhlenbeck_noise_is_refused_with_workers() -> None:
-    with pytest.raises(ConfigError, match="with workers use noise='gaussian'"):
-        pgrl.train("ddpg", "Pendulum-v1", 256, eval_episodes=0, workers=1, config={"noise": "ou"})
+@pytest.mark.parametrize(
+    ("algo", "config", "message"),
+    [
+        ("ddpg", {"noise": "ou"}, "with workers use noise='gaussian'"),
+        ("td3", {"noise": "ou"}, "with workers use noise='gaussian'"),
+        ("sac", {"noise_correlation": 0.9}, "with workers use noise_correlation=0"),
+    ],
+)
+def test_noise_processes_kept_in_the_learner_are_refused_with_workers(
+    algo: str, config: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        pgrl.train(algo, "Pendulum-v1", 256, eval_episodes=0, workers=1, config=config)
 
 
 def test_workers_without_ray_installed_stop_with_one_line(

@@ -46,7 +46,7 @@ from pgrl.algos.ddpg import batch_rows, critic_target
 from pgrl.config import check_choice, check_range
 from pgrl.errors import ConfigError
 from pgrl.losses import soft_update_, twin_value_loss
-from pgrl.nets import FlatAdam, SquashedGaussianPolicy, TwinQ, frozen
+from pgrl.nets import FlatAdam, SquashedGaussianPolicy, TwinQ, frozen, normal_noise
 from pgrl.spaces import SpaceInfo
 from pgrl.types import Batch
 
@@ -83,6 +83,8 @@ class SACConfig:
     """critic loss: ½(y − Q)² or Huber"""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """hidden layer widths of policy and critics"""
+    noise_correlation: float = 0.0
+    """ρ of the acting noise ε_t = ρ ε_(t−1) + √(1 − ρ²) ξ_t (0: independent at every step)"""
 
     def __post_init__(self) -> None:
         check_range("num_envs", self.num_envs, 1)
@@ -96,12 +98,41 @@ class SACConfig:
         check_range("critic_learning_rate", self.critic_learning_rate, 0.0, low_open=True)
         check_range("alpha_learning_rate", self.alpha_learning_rate, 0.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, low_open=True)
+        check_range("noise_correlation", self.noise_correlation, 0.0, 1.0, high_open=True)
         check_choice("value_loss", self.value_loss, ("mse", "huber"))
         if self.minibatch_size > self.buffer_size:
             raise ConfigError(
                 f"minibatch_size ({self.minibatch_size}) must not exceed "
                 f"buffer_size ({self.buffer_size})"
             )
+
+
+class CorrelatedNoise:
+    """ε_t = ρ ε_(t−1) + √(1 − ρ²) ξ_t with ξ_t ~ N(0, I) from the acting generators, ε_0 = ξ_0.
+
+    Every ε_t is N(0, I), so each action a_t = tanh(μ(s_t) + σ(s_t) ε_t) still follows
+    π(·|s_t); only successive actions are correlated (for about 1 / (1 − ρ) steps), like the
+    temporally coherent exploration of gSDE (Raffin et al. 2022) or coloured noise (Eberhard
+    et al. 2023). The policy's loss never sees ε_t: SAC is off-policy and samples its own.
+    """
+
+    def __init__(self, shape: tuple[int, ...], rho: float) -> None:
+        self.shape, self.rho = shape, rho
+        self.eps: Tensor | None = None
+
+    def sample(self) -> Tensor:
+        xi = normal_noise(self.shape)
+        if self.eps is None:
+            self.eps = xi
+        else:
+            self.eps = self.rho * self.eps + math.sqrt(1.0 - self.rho**2) * xi
+        return self.eps
+
+    def state(self) -> Tensor:
+        return torch.zeros(0) if self.eps is None else self.eps.clone()
+
+    def load_state(self, state: Tensor) -> None:
+        self.eps = None if state.numel() == 0 else state.clone()
 
 
 @torch.no_grad()
@@ -232,11 +263,26 @@ class SAC:
         self.alpha_optimizer = (
             FlatAdam([self.temperature], config.alpha_learning_rate) if config.auto_alpha else None
         )
+        if config.noise_correlation > 0 and not isinstance(self.policy, SquashedGaussianPolicy):
+            raise ConfigError(
+                "noise_correlation feeds the noise to pgrl's SquashedGaussianPolicy.sample(obs, "
+                "noise=...); with your own policy network leave it at 0"
+            )
+        # independent sampling of π (None), or temporally correlated noise fed to its sample
+        self.noise = (
+            CorrelatedNoise((config.num_envs, spaces.act_dim), config.noise_correlation)
+            if config.noise_correlation > 0
+            else None
+        )
 
     def act(self, obs: Tensor, *, deterministic: bool = False) -> Tensor:
         # the mode tanh(μ(s)) for evaluation; a sample inside the bounds for exploration
         obs = to_device(obs, self.device)
-        return to_cpu(self.policy.mode(obs) if deterministic else self.policy.sample(obs))
+        if deterministic:
+            return to_cpu(self.policy.mode(obs))
+        if self.noise is None:
+            return to_cpu(self.policy.sample(obs))
+        return to_cpu(self.policy.sample(obs, noise=self.noise.sample()))
 
     def modules(self) -> dict[str, nn.Module]:
         return {
@@ -259,10 +305,12 @@ class SAC:
         return LoopSettings.replay(self.config)
 
     def exploration_state(self) -> Tensor:
-        return torch.zeros(0)  # it explores by sampling its policy: no noise process to carry
+        # independent sampling carries nothing; correlated noise carries ε_(t−1)
+        return torch.zeros(0) if self.noise is None else self.noise.state()
 
     def load_exploration_state(self, state: Tensor) -> None:
-        pass
+        if self.noise is not None:
+            self.noise.load_state(state)
 
     @torch.no_grad()
     def target(self, batch: Batch) -> Tensor:

@@ -330,6 +330,8 @@ def sb3_offpolicy_kwargs(algo: str, cfg: Any, spaces: SpaceInfo) -> dict[str, An
         "device": "cpu",
     }
     if algo == "sac":
+        if cfg.noise_correlation > 0:
+            raise ValueError("SB3 samples SAC's policy independently at every step (no gSDE here)")
         if cfg.auto_alpha:  # learned temperature from α = cfg.alpha ("auto" starts at 1)
             kwargs["ent_coef"] = "auto" if cfg.alpha == 1.0 else f"auto_{cfg.alpha}"
         else:

@@ -219,3 +219,81 @@ def test_reported_critic_loss_and_ent_coef_loss_are_sb3s() -> None:
 
 def test_a_fixed_temperature_reports_no_ent_coef_loss() -> None:
     assert "ent_coef_loss" not in make(auto_alpha=False).update(batch())
+
+
+def test_correlated_noise_follows_its_recursion_by_hand() -> None:
+    from pgrl.algos.sac import CorrelatedNoise
+
+    noise, rho = CorrelatedNoise((2, 3), 0.8), 0.8
+    np.random.seed(7)
+    drawn = [noise.sample().clone() for _ in range(3)]
+    np.random.seed(7)
+    xi = [torch.from_numpy(np.random.standard_normal((2, 3)).astype(np.float32)) for _ in range(3)]
+    expected = [xi[0]]
+    for x in xi[1:]:
+        expected.append(rho * expected[-1] + math.sqrt(1 - rho**2) * x)
+    for got, want in zip(drawn, expected, strict=True):
+        assert torch.equal(got, want)
+    restored = CorrelatedNoise((2, 3), 0.8)
+    restored.load_state(noise.state())
+    assert torch.equal(restored.eps, noise.eps)  # type: ignore[arg-type]
+
+
+def test_correlated_noise_keeps_each_step_standard_normal_and_correlates_successive_ones() -> None:
+    from pgrl.algos.sac import CorrelatedNoise
+
+    np.random.seed(0)
+    noise = CorrelatedNoise((2_000, 1), 0.9)
+    first = noise.sample().clone()
+    steps = [noise.sample().clone() for _ in range(30)]
+    last = steps[-1]
+    # marginally N(0, 1) at every step (2,000 independent chains) ...
+    assert abs(float(last.std()) - 1.0) < 0.05 and abs(float(last.mean())) < 0.07
+    # ... with lag-1 correlation ρ across steps
+    assert abs(float(torch.corrcoef(torch.cat([first, steps[0]], 1).T)[0, 1]) - 0.9) < 0.02
+
+
+def test_sac_acts_with_the_correlated_noise_through_its_policy() -> None:
+    algo = make(noise_correlation=0.5, num_envs=4)
+    assert algo.noise is not None
+    obs = torch.randn(4, 3)
+    np.random.seed(3)
+    action = algo.act(obs)
+    eps = algo.noise.eps
+    assert eps is not None
+    mean, log_std = algo.policy._mean_log_std(obs)
+    want = torch.tanh(mean + log_std.exp() * eps) * algo.policy.scale + algo.policy.shift
+    assert_close(action, want.detach())
+    assert make().noise is None  # independent sampling by default
+
+
+def test_correlated_noise_needs_pgrls_policy() -> None:
+    from pgrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="noise_correlation"):
+        SAC(
+            SACConfig(hidden_sizes=(8,), noise_correlation=0.5),
+            SPACES,
+            networks={"policy": lambda spaces, config: _NotSquashed(spaces)},
+        )
+
+
+class _NotSquashed(torch.nn.Module):
+    def __init__(self, spaces: SpaceInfo) -> None:
+        super().__init__()
+        self.inner = SquashedGaussianPolicy(
+            spaces.obs_dim,
+            spaces.act_dim,
+            torch.as_tensor(spaces.low),
+            torch.as_tensor(spaces.high),
+            (8,),
+        )
+
+    def rsample(self, obs: torch.Tensor):  # type: ignore[no-untyped-def]
+        return self.inner.rsample(obs)
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.inner.sample(obs)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.inner.mode(obs)
