@@ -52,6 +52,6 @@ def test_mountain_car_presets_keep_exploring_without_gsde() -> None:
     ppo = resolve_config("ppo", "MountainCarContinuous-v0", {})
     assert ppo.log_std_init == 0.0 and ppo.entropy_coef > 0 and ppo.gamma == 0.9999
     sac = resolve_config("sac", "MountainCarContinuous-v0", {})
-    assert not sac.auto_alpha and sac.alpha == 0.1 and sac.learning_starts >= 1_000
+    assert sac.noise_correlation >= 0.9 and not sac.auto_alpha and sac.alpha == 0.1
     td3 = resolve_config("td3", "MountainCarContinuous-v0", {})
     assert td3.noise == "ou" and td3.ou_theta < 0.01 and td3.learning_starts >= 1_000
