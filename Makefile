@@ -19,13 +19,15 @@ run: setup
 	$(VENV)/bin/pgrl train a2c --env CartPole-v1 --seed 0 --run-dir runs/quickstart-a2c-CartPole-v1 --overwrite
 	@echo "learning curve: runs/quickstart-a2c-CartPole-v1/learning-curve.png"
 
-# The whole suite: math, updates, collection, checkpoints, verification, CLI, learning tests.
+# The whole suite: math, updates, collection, checkpoints, verification, CLI, learning tests;
+# two pytest processes (one per core of the reference machine), whole files to each, so that a
+# module's Ray session or fixtures stay in one process.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Everything except the learning tests.
 test-fast: setup
-	$(PY) -m pytest -q -m "not learning"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not learning"
 
 lint: setup
 	$(VENV)/bin/ruff check pgrl tests

@@ -378,32 +378,6 @@ def test_cli_refuses_zero_workers_in_one_line(capsys: pytest.CaptureFixture[str]
     assert "workers must be an integer >= 1" in err and "\n" not in err
 
 
-# DDPG and TD3 pass too (run with PGRL_ALL_WORKER_LEARNING=1) but cost about 1.5 min each,
-# 2.4x their one-process tests (a round trip to the workers per vector step): CI runs SAC's
-ALL_OFF_POLICY = os.environ.get("PGRL_ALL_WORKER_LEARNING") == "1"
-ONLY_BY_HAND = pytest.mark.skipif(not ALL_OFF_POLICY, reason="set PGRL_ALL_WORKER_LEARNING=1")
-
-
-@pytest.mark.learning
-@pytest.mark.parametrize(
-    ("algo", "steps"),
-    [
-        pytest.param("ddpg", 20_000, marks=ONLY_BY_HAND),
-        pytest.param("td3", 20_000, marks=ONLY_BY_HAND),
-        ("sac", 12_000),
-    ],
-)
-def test_off_policy_with_two_workers_solves_pendulum(
-    ray_session: None, algo: str, steps: int
-) -> None:
-    # the budgets of the one-process learning tests; two environments, one per worker
-    agent = pgrl.train(
-        algo, "Pendulum-v1", steps, seed=0, config={"num_envs": 2}, workers=2, save=False
-    )
-    assert agent.evaluation is not None
-    assert agent.evaluation.mean >= -200
-
-
 def test_a_worker_on_a_removed_node_is_restarted_elsewhere(ray_session: None) -> None:
     """Two nodes of one CPU each (one worker on each); the second node is removed after the
     first update and a new one joins: the run completes, equal to the undisturbed run."""

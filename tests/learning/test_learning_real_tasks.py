@@ -29,3 +29,8 @@ def test_ppo_lands_the_lunar_lander_within_1m_steps() -> None:
 def test_ppo_reaches_the_mountain_car_flag_within_100k_steps() -> None:
     # the exploration problem: a policy that stands still scores about 0
     assert final_return("ppo", "MountainCarContinuous-v0", 100_000) >= 90
+
+
+def test_sac_with_correlated_noise_reaches_the_mountain_car_flag_within_20k_steps() -> None:
+    # independent sampling stood still (about 0 at 50k steps); seeds 0-2 evaluate 93.6-94.0
+    assert final_return("sac", "MountainCarContinuous-v0", 20_000) >= 90
