@@ -81,7 +81,9 @@ class PPOConfig:
     target_kl: float | None = None
     """stop the update's epochs once an epoch's mean approximate KL exceeds this (None: never)"""
     normalize_advantages: bool = True
-    """scale advantages to zero mean, unit std over each rollout's real transitions"""
+    """scale advantages to zero mean, unit std (over advantage_scope's transitions)"""
+    advantage_scope: Literal["rollout", "minibatch"] = "rollout"
+    """normalize over each rollout's real transitions, or over each minibatch (SB3, CleanRL)"""
     normalize_obs: bool = False
     """normalize observations by running mean and std (clipped to ±10); saved with the model"""
     normalize_reward: bool = False
@@ -105,6 +107,7 @@ class PPOConfig:
         check_range("value_coef", self.value_coef, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
+        check_choice("advantage_scope", self.advantage_scope, ("rollout", "minibatch"))
         if self.max_grad_norm is not None:
             check_range("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         if self.target_kl is not None:
@@ -340,7 +343,7 @@ class PPO:
         actions = rollout.actions.reshape(steps * envs, *rollout.actions.shape[2:])[real]
         log_prob, _ = self.policy.log_prob_entropy(flat_obs, actions)
         advantage = advantages.reshape(-1)[real]
-        if config.normalize_advantages:
+        if config.normalize_advantages and config.advantage_scope == "rollout":
             advantage = normalize_advantages(advantage)
         if self.obs_normalizer is not None:
             self.obs_normalizer.update(rollout.obs.reshape(steps * envs, -1)[real])
@@ -360,7 +363,10 @@ class PPO:
         log_prob, entropy = self.policy.log_prob_entropy(obs, actions)
         log_ratio = log_prob - data.log_prob[index]
         ratio = log_ratio.exp()
-        policy_loss = clipped_surrogate(ratio, data.advantage[index], config.clip_eps)
+        advantage = data.advantage[index]
+        if config.normalize_advantages and config.advantage_scope == "minibatch":
+            advantage = normalize_advantages(advantage)
+        policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
         value, returns = self.value(obs), data.returns[index]
         critic_loss = clipped_value_loss(
             value,

@@ -340,3 +340,24 @@ def test_clipped_critic_still_reports_the_plain_mse() -> None:
     metrics = algo.update(fixed_rollout(DISCRETE))
     assert metrics["value_loss"].item() >= 0.5 * metrics["value_mse"].item() - 1e-6
     assert "std" not in metrics
+
+
+def test_advantages_normalized_per_minibatch_or_per_rollout() -> None:
+    from pgrl.losses import normalize_advantages
+
+    rollout, index = fixed_rollout(DISCRETE, 1), torch.arange(5, 13)
+    for scope in ("rollout", "minibatch"):
+        algo = make(advantage_scope=scope)
+        data = algo.prepare(rollout)
+        terms = algo.minibatch_terms(data, index)
+        ratio = torch.ones(len(index))  # the parameters that acted: ρ = 1
+        raw = data.advantage[index]
+        if scope == "rollout":  # prepare() already normalized over all 32 rows
+            assert abs(float(data.advantage.mean())) < 1e-6
+            want = clipped_surrogate(ratio, raw, algo.config.clip_eps)
+        else:  # prepare() leaves them raw; each minibatch is normalized on its own
+            assert abs(float(data.advantage.mean())) > 1e-3
+            want = clipped_surrogate(ratio, normalize_advantages(raw), algo.config.clip_eps)
+        assert_close(terms.policy_loss, want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="advantage_scope"):
+        make(advantage_scope="epoch")
