@@ -34,3 +34,13 @@ def test_off_policy_with_two_workers_solves_pendulum(
     )
     assert agent.evaluation is not None
     assert agent.evaluation.mean >= -200
+
+
+@pytest.mark.parametrize(("algo", "steps"), [("ppo", 100_000), ("a2c", 150_000)])
+def test_on_policy_with_two_workers_solves_cartpole(
+    ray_session: None, algo: str, steps: int
+) -> None:
+    # the one-process learning tests' budgets and presets (8 environments, 4 per worker)
+    agent = pgrl.train(algo, "CartPole-v1", steps, seed=0, workers=2, save=False)
+    assert agent.evaluation is not None
+    assert agent.evaluation.mean >= 475
