@@ -101,6 +101,14 @@ class EnvSource:
             env = wrapper(env)
         return env
 
+    def vectorization_for(self, vectorization: str) -> str:
+        """What ``vectorization`` means for this environment: ``"auto"`` is its own vectorized
+        implementation where Gymnasium has one (and no wrapper is added), else ``"sync"``."""
+        if vectorization != "auto":
+            return vectorization
+        own_vector = self._spec is not None and self._spec.vector_entry_point is not None
+        return "vector_entry_point" if own_vector and not self._wrappers else "sync"
+
     def make_vec(
         self,
         num_envs: int,
@@ -124,9 +132,7 @@ class EnvSource:
             )
         own_vector = self._spec is not None and self._spec.vector_entry_point is not None
         own_vector = own_vector and not self._wrappers
-        mode = vectorization
-        if mode == "auto":
-            mode = "vector_entry_point" if own_vector else "sync"
+        mode = self.vectorization_for(vectorization)
         if mode == "vector_entry_point" and not own_vector:
             raise EnvError(
                 f"{self.name} has no vectorized implementation usable here; use 'sync' or 'async'"

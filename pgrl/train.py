@@ -294,14 +294,15 @@ def _resume(
     run = RunSpec(**meta["run"])
     if steps is not None:
         run = dataclasses.replace(run, steps=steps)
+    source = _recorded_env(meta, env, env_kwargs, wrappers)
     if workers is not None:
         if workers != 0:
             check_worker_args(workers, ray_address, run.max_worker_failures)
             from pgrl.workers import check_workers
 
-            check_workers(workers, cfg.num_envs, run.vectorization)
+            # what the run collected with: "auto" in one process may have been numpy-vectorized
+            check_workers(workers, cfg.num_envs, source.vectorization_for(run.vectorization))
         run = dataclasses.replace(run, workers=workers)
-    source = _recorded_env(meta, env, env_kwargs, wrappers)
     torch_device = resolve_device(device if device is not None else _usable(meta.get("device")))
     with ExitStack() as stack:
         stack.enter_context(torch_threads(threads))

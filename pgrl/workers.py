@@ -111,7 +111,8 @@ needs at least one; use --workers 2 or fewer, or raise num_envs
         raise ConfigError(
             "vectorization='vector_entry_point' cannot be split across workers: Gymnasium's "
             "numpy-vectorized environments draw every copy's resets from one generator; use "
-            "'sync' (the default with workers) or 'async'"
+            "'sync' (the default with workers) or 'async', and resume a run collected that "
+            "way without --workers"
         )
 
 

@@ -425,3 +425,12 @@ def test_a_worker_on_a_removed_node_is_restarted_elsewhere(ray_session: None) ->
 def test_an_environment_error_before_the_workers_start_is_the_usual_line() -> None:
     with pytest.raises(EnvError):
         pgrl.train("ppo", "NoSuchEnv-v0", 256, eval_episodes=0, workers=2)
+
+
+def test_a_numpy_vectorized_run_is_not_resumed_on_workers(tmp_path: Path) -> None:
+    # "auto" in one process is Gymnasium's CartPoleVectorEnv: one generator for every copy's
+    # resets, which no split across workers reproduces
+    run = tmp_path / "run"
+    pgrl.train("ppo", "CartPole-v1", 512, run_dir=run, eval_episodes=0)
+    with pytest.raises(ConfigError, match="resume a run collected that way without --workers"):
+        pgrl.resume(run, steps=1024, workers=2)
