@@ -10,7 +10,11 @@ for), in one process and with 1 and 2 workers, alternating in one run (local, 1,
 1, 2, ...) so that a change in the machine's load hits every configuration alike. Each figure
 is environment steps over training seconds (Ray and the workers are started before the
 clock runs); the median, min and max over repeats are reported, with the ratio of each
-median to the local one.
+median to the local one. Two PPO workloads (``--workload``), both 8 environments × 128
+steps, minibatches of 256: ``zoo``, the CartPole preset's 20 epochs per rollout (80 gradient
+steps per 1,024 environment steps), and ``cleanrl``, CleanRL's ``ppo.py`` 4 epochs (16 gradient
+steps). They differ only in how long the learner updates between collections, the quantity
+the model below says bounds the speed-up.
 
 **Where the learner becomes the bottleneck.** Synchronous on-policy collection alternates:
 the workers collect a batch of B steps at c steps/s each, then the learner updates on it at
@@ -69,7 +73,16 @@ def slow_cartpole(cost_ms: float = DEFAULT_COST_MS) -> gym.Env:
     return SlowStep(gym.make("CartPole-v1"), cost_ms)
 
 
-def _train_rate(steps: int, workers: int | None, cost_ms: float, seed: int) -> float:
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "zoo": {"num_envs": 8, "rollout_steps": 128, "minibatch_size": 256},
+    "cleanrl": {"num_envs": 8, "rollout_steps": 128, "minibatch_size": 256, "update_epochs": 4},
+}
+"""PPO settings per workload, over the CartPole preset (``zoo`` keeps its 20 epochs)."""
+
+
+def _train_rate(
+    steps: int, workers: int | None, cost_ms: float, seed: int, config: dict[str, Any]
+) -> float:
     """Environment steps per training second of PPO on the slow CartPole."""
     import pgrl
 
@@ -79,7 +92,7 @@ def _train_rate(steps: int, workers: int | None, cost_ms: float, seed: int) -> f
         steps,
         seed=seed,
         env_kwargs={"cost_ms": cost_ms},
-        config={"num_envs": 8, "rollout_steps": 128, "minibatch_size": 256},
+        config=config,
         vectorization="sync",
         workers=workers,
         eval_episodes=0,
@@ -88,14 +101,19 @@ def _train_rate(steps: int, workers: int | None, cost_ms: float, seed: int) -> f
 
 
 def throughput(
-    steps: int, repeats: int, cost_ms: float, worker_counts: Sequence[int] = (1, 2)
+    steps: int,
+    repeats: int,
+    cost_ms: float,
+    worker_counts: Sequence[int] = (1, 2),
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Median, min and max steps/s of each configuration, measured alternately."""
     configs: list[int | None] = [None, *worker_counts]
     rates: dict[str, list[float]] = {_label(w): [] for w in configs}
     for repeat in range(repeats):
         for w in configs:
-            rates[_label(w)].append(_train_rate(steps, w, cost_ms, seed=repeat))
+            rate = _train_rate(steps, w, cost_ms, repeat, config or WORKLOADS["zoo"])
+            rates[_label(w)].append(rate)
     local = statistics.median(rates["local"])
     return {
         label: {
@@ -137,7 +155,9 @@ def collection_rate(env: Any, env_kwargs: dict[str, Any], num_envs: int, rollout
     return rollouts * cfg.rollout_steps * num_envs / seconds
 
 
-def update_rate(env: Any, num_envs: int, updates: int) -> float:
+def update_rate(
+    env: Any, num_envs: int, updates: int, overrides: dict[str, Any] | None = None
+) -> float:
     """u: rollout steps per second of PPO's update (the learner's side, on the CPU)."""
     from pgrl.algos import build_algorithm
     from pgrl.collect import Collector
@@ -145,7 +165,9 @@ def update_rate(env: Any, num_envs: int, updates: int) -> float:
     from pgrl.train import resolve_config
 
     source = resolve_env(env)
-    cfg = resolve_config("ppo", source.preset_id or source.name, {"num_envs": num_envs})
+    cfg = resolve_config(
+        "ppo", source.preset_id or source.name, {**(overrides or {}), "num_envs": num_envs}
+    )
     envs = source.make_vec(num_envs, vectorization="sync")
     try:
         collector = Collector(envs, 0, source.name)
@@ -191,21 +213,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure the model's rates on this environment (default: the slow CartPole)",
     )
     p.add_argument("--num-envs", type=int, default=8, help="environments per worker (model)")
+    p.add_argument(
+        "--workload",
+        choices=[*WORKLOADS, "both"],
+        default="both",
+        help="PPO's update per rollout: the CartPole preset's 20 epochs (zoo), CleanRL's 4",
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.steps = 1, 2048
+    names = list(WORKLOADS) if args.workload == "both" else [args.workload]
     import ray
 
     torch.set_num_threads(1)
     ray.init(num_cpus=max(os.cpu_count() or 1, 2), include_dashboard=False, log_to_driver=False)
+    rollouts, updates = (2, 2) if args.quick else (10, 20)
+    env: Any = args.env or slow_cartpole
+    env_kwargs = {} if args.env else {"cost_ms": args.cost_ms}
+    workloads: dict[str, Any] = {}
     try:
-        rows = throughput(args.steps, args.repeats, args.cost_ms)
-        env: Any = args.env or slow_cartpole
-        env_kwargs = {} if args.env else {"cost_ms": args.cost_ms}
-        rollouts, updates = (2, 2) if args.quick else (10, 20)
         c = collection_rate(env, env_kwargs, args.num_envs, rollouts)
-        u = update_rate(args.env or "CartPole-v1", args.num_envs, updates)
+        for name in names:
+            config = WORKLOADS[name]
+            rows = throughput(args.steps, args.repeats, args.cost_ms, config=config)
+            # on the slow CartPole the model's u is this workload's; --env keeps its preset
+            overrides = None if args.env else {k: v for k, v in config.items() if k != "num_envs"}
+            u = update_rate(args.env or "CartPole-v1", args.num_envs, updates, overrides)
+            workloads[name] = {"config": config, "throughput": rows, "model": model(c, u)}
     finally:
         ray.shutdown()
     result = {
@@ -213,23 +248,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "cost_ms": args.cost_ms,
         "steps": args.steps,
-        "throughput": rows,
-        "model": {"env": args.env or f"CartPole-v1 + {args.cost_ms} ms/step", **model(c, u)},
+        "model_env": args.env or f"CartPole-v1 + {args.cost_ms} ms/step",
+        "workloads": workloads,
     }
     print(
         f"PPO, {args.steps} steps, environment step {args.cost_ms} ms of CPU ({result['machine']})"
     )
-    for label, row in rows.items():
+    for name, w in workloads.items():
+        print(f" workload {name} ({w['config']}):")
+        for label, row in w["throughput"].items():
+            print(
+                f"  {label:>9}: {row['median']:8.0f} steps/s (min {row['min']:.0f}, "
+                f"max {row['max']:.0f}), {row['ratio_to_local']:.2f}x local"
+            )
+        m = w["model"]
+        ceiling = (1 / c + 1 / m["update_rate"]) / (1 / (2 * c) + 1 / m["update_rate"])
         print(
-            f"  {label:>9}: {row['median']:8.0f} steps/s (min {row['min']:.0f}, "
-            f"max {row['max']:.0f}), {row['ratio_to_local']:.2f}x local"
+            f"  model on {result['model_env']}: one worker collects {c:.0f} steps/s, the "
+            f"learner updates {m['update_rate']:.0f} steps/s; 2 perfect workers: at most "
+            f"{ceiling:.2f}x; collection = update time at W* = {m['w_equal']:.1f} workers, "
+            f"within 10% of the learner's limit at W90 = {m['w_90']:.0f}"
         )
-    m = result["model"]
-    print(
-        f"model on {m['env']}: one worker collects {c:.0f} steps/s, the learner updates "
-        f"{u:.0f} steps/s; collection = update time at W* = {m['w_equal']:.1f} workers, "
-        f"within 10% of the learner's limit at W90 = {m['w_90']:.0f}"
-    )
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=2))
     return 0
