@@ -1,0 +1,144 @@
+"""PPO's update equals Stable-Baselines3's on the same rollout from the same weights.
+
+SB3 collects a CartPole rollout; pgrl's PPO takes SB3's weights (same layers: two 64×64 tanh
+MLPs with linear heads) and the rollout as a :class:`pgrl.types.Rollout`; then both take one
+full-batch step (one epoch, one minibatch: no shuffle to match). V(s), the λ-returns and
+log π_old must agree to float precision, and so must the clipped gradient of every layer.
+The one known difference: SB3 normalizes advantages with the sample std (n − 1), pgrl with
+the population std (n) (:func:`pgrl.losses.normalize_advantages`), which scales the policy's
+gradient by about 1 + 1/(2n); with normalization off both sides must agree exactly.
+
+This is how the results table's PPO rows were ruled out as an update bug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+sb3 = pytest.importorskip("stable_baselines3")
+
+N, T = 4, 128
+
+
+def _sb3_rollout(normalize: bool) -> Any:
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("CartPole-v1", n_envs=N, seed=0)
+    model = sb3.PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=T,
+        batch_size=N * T,
+        n_epochs=1,
+        gamma=0.99,
+        gae_lambda=0.95,
+        ent_coef=0.01,
+        normalize_advantage=normalize,
+        seed=0,
+        device="cpu",
+    )
+    model._setup_learn(N * T, None)
+    callback = CallbackList([])
+    callback.init_callback(model)
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=T)
+    return model
+
+
+def _pgrl_twin(model: Any, normalize: bool) -> tuple[Any, list[tuple[Any, Any]]]:
+    from pgrl.algos import build_algorithm
+    from pgrl.spaces import space_info
+    from pgrl.train import resolve_config
+
+    cfg = resolve_config(
+        "ppo",
+        "CartPole-v1",
+        {
+            "num_envs": N,
+            "rollout_steps": T,
+            "minibatch_size": N * T,
+            "update_epochs": 1,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "entropy_coef": 0.01,
+            "value_coef": 1.0,  # ½ (V − G)² × 1 is SB3's vf_coef 0.5 × MSE
+            "clip_value": False,
+            "learning_rate": 3e-4,
+            "lr_schedule": "constant",
+            "normalize_advantages": normalize,
+        },
+    )
+    env = model.env
+    algorithm: Any = build_algorithm(
+        "ppo", cfg, space_info(env.observation_space, env.action_space), "CartPole-v1"
+    )
+    policy = model.policy
+    pairs = [
+        (algorithm.policy.logits[0], policy.mlp_extractor.policy_net[0]),
+        (algorithm.policy.logits[2], policy.mlp_extractor.policy_net[2]),
+        (algorithm.policy.logits[4], policy.action_net),
+        (algorithm.value.net[0], policy.mlp_extractor.value_net[0]),
+        (algorithm.value.net[2], policy.mlp_extractor.value_net[2]),
+        (algorithm.value.net[4], policy.value_net),
+    ]
+    with torch.no_grad():
+        for ours, theirs in pairs:
+            ours.weight.copy_(theirs.weight)
+            ours.bias.copy_(theirs.bias)
+    return algorithm, pairs
+
+
+def _as_rollout(model: Any) -> Any:
+    """SB3's buffer as pgrl's (T, N) transitions: s'_t is s_{t+1} (or the last observation);
+    where an episode ended SB3 keeps no final observation, but V(s') is multiplied by
+    1 − terminated = 0 there. No CartPole episode reaches its 500-step limit in 128 steps."""
+    from pgrl.types import Rollout
+
+    buffer = model.rollout_buffer
+    obs = torch.tensor(buffer.observations)
+    last_starts = model._last_episode_starts[None]
+    ended = np.concatenate([buffer.episode_starts[1:], last_starts]).astype(bool)
+    last_obs = torch.tensor(model._last_obs)[None]
+    terminated = torch.tensor(ended)
+    return Rollout(
+        obs,
+        torch.tensor(buffer.actions[..., 0]).long(),
+        torch.tensor(buffer.rewards),
+        torch.cat([obs[1:], last_obs]),
+        terminated,
+        torch.zeros_like(terminated),
+        torch.ones(T, N),
+    )
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_one_ppo_update_equals_stable_baselines3(normalize: bool) -> None:
+    torch.manual_seed(0)
+    model = _sb3_rollout(normalize)
+    algorithm, pairs = _pgrl_twin(model, normalize)
+    rollout = _as_rollout(model)
+    assert int(rollout.terminated.sum()) >= 4  # episodes end inside the rollout: cuts tested
+    buffer = model.rollout_buffer
+
+    data = algorithm.prepare(rollout)
+    torch.testing.assert_close(data.value, torch.tensor(buffer.values).reshape(-1))
+    torch.testing.assert_close(data.returns, torch.tensor(buffer.returns).reshape(-1))
+    torch.testing.assert_close(data.log_prob, torch.tensor(buffer.log_probs).reshape(-1))
+
+    model.train()
+    algorithm.update(rollout)
+    for index, (ours, theirs) in enumerate(pairs):
+        for a, b in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
+            assert a.grad is not None and b.grad is not None
+            relative = float((a.grad - b.grad).norm() / b.grad.norm())
+            actor = index < 3
+            if actor and normalize:
+                # population against sample std: ≈ 1/(2n), n = N·T
+                assert relative == pytest.approx(1 / (2 * N * T), rel=0.05)
+            else:
+                assert relative < 1e-4, (index, relative)  # float32 summation order
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
