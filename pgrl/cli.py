@@ -193,6 +193,15 @@ def _train_parser() -> argparse.ArgumentParser:
         help="with --workers: failures of one worker the run survives (each restarts it and "
         "re-collects its share); one more stops the run with a checkpoint. Default 3",
     )
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --workers: a call to a worker (a rollout; one step off-policy) taking longer "
+        "counts as a failure (a hung environment): the worker is killed and restored from its "
+        "last result. Default: no limit",
+    )
     return p
 
 
@@ -368,6 +377,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         workers=args.workers,
         ray_address=args.ray_address,
         max_worker_failures=args.max_worker_failures,
+        worker_timeout=args.worker_timeout,
     )
     _report(agent, args.json)
     return 0

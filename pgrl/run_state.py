@@ -62,6 +62,8 @@ class RunSpec:
     """Ray rollout workers stepping the environments (pgrl.workers); 0: in this process"""
     max_worker_failures: int = 3
     """failures of one worker that the run survives (each restarts it); one more stops it"""
+    worker_timeout: float | None = None
+    """seconds one call to a worker may take before it counts as failed (None: no limit)"""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -77,6 +79,8 @@ class RunSpec:
             raise ConfigError(f"workers must be >= 1 (0: in this process), got {self.workers}")
         if self.max_worker_failures < 0:
             raise ConfigError(f"max_worker_failures must be >= 0, got {self.max_worker_failures}")
+        if self.worker_timeout is not None and not self.worker_timeout > 0:
+            raise ConfigError(f"worker_timeout must be > 0 seconds, got {self.worker_timeout}")
         if self.log_interval < 1:
             raise ConfigError(f"log_interval must be >= 1, got {self.log_interval}")
         if self.vectorization not in VECTORIZATIONS:

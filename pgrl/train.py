@@ -76,6 +76,7 @@ def train(
     workers: int | None = None,
     ray_address: str | None = None,
     max_worker_failures: int = 3,
+    worker_timeout: float | None = None,
 ) -> Agent:
     """Train ``algo`` on environment ``env`` for ``steps`` environment steps.
 
@@ -129,6 +130,10 @@ def train(
             Ray on this machine unless this process already called ``ray.init``.
         max_worker_failures: failures of one worker the run survives (each restarts it and
             re-collects its share); one more stops the run, with a checkpoint.
+        worker_timeout: seconds one call to a worker (a rollout, or one vector step
+            off-policy) may take; past it the worker counts as failed (an environment that
+            hangs), is killed and restored from its last result like a dead one. None (the
+            default): no limit.
 
     Returns:
         The trained :class:`~pgrl.agent.Agent`; ``agent.learn(more_steps)`` continues it.
@@ -141,7 +146,7 @@ def train(
     key = source.preset_id or source.name
     if steps is None:
         steps = preset_steps(spec.name, key)
-    check_worker_args(workers, ray_address, max_worker_failures)
+    check_worker_args(workers, ray_address, max_worker_failures, worker_timeout)
     kind = None if preset_source(spec.name, key) else source.spaces().action_kind
     cfg = resolve_config(spec.name, key, config, action_kind=kind, steps=steps)
     defaults = defaults_applied(spec.name, key, kind, config, cfg)
@@ -161,6 +166,7 @@ def train(
         vectorization="sync" if workers and vectorization == "auto" else vectorization,
         workers=workers or 0,
         max_worker_failures=max_worker_failures,
+        worker_timeout=worker_timeout,
     )
     if workers is not None:
         from pgrl.workers import check_workers
@@ -297,7 +303,7 @@ def _resume(
     source = _recorded_env(meta, env, env_kwargs, wrappers)
     if workers is not None:
         if workers != 0:
-            check_worker_args(workers, ray_address, run.max_worker_failures)
+            check_worker_args(workers, ray_address, run.max_worker_failures, run.worker_timeout)
             from pgrl.workers import check_workers
 
             # what the run collected with: "auto" in one process may have been numpy-vectorized
@@ -582,6 +588,7 @@ def _open_collector(
         config.num_envs,
         run.workers,
         max_failures=run.max_worker_failures,
+        timeout=run.worker_timeout,
         address=ray_address,
     )
     checkpoint.restore_rng(rng)
@@ -596,8 +603,11 @@ def _attach(collector: CollectorLike, algorithm: Any) -> None:
         attach(algorithm)
 
 
-def check_worker_args(workers: Any, ray_address: Any, max_worker_failures: Any) -> None:
-    """One line for a bad ``workers``, ``ray_address`` or ``max_worker_failures``."""
+def check_worker_args(
+    workers: Any, ray_address: Any, max_worker_failures: Any, worker_timeout: Any = None
+) -> None:
+    """One line for a bad ``workers``, ``ray_address``, ``max_worker_failures`` or
+    ``worker_timeout``."""
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
@@ -619,6 +629,12 @@ def check_worker_args(workers: Any, ray_address: Any, max_worker_failures: Any) 
         raise ConfigError(
             f"max_worker_failures must be an integer >= 0, got {max_worker_failures!r}"
         )
+    if worker_timeout is not None and (
+        isinstance(worker_timeout, bool)
+        or not isinstance(worker_timeout, int | float)
+        or not worker_timeout > 0
+    ):
+        raise ConfigError(f"worker_timeout must be a number of seconds > 0, got {worker_timeout!r}")
 
 
 def _finish(agent: Agent, run: RunSpec) -> Agent:

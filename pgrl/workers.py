@@ -23,7 +23,9 @@ run in one process bit for bit; see ``docs/distributed.md`` for continuous actio
 collector (cloudpickle). When a worker dies (its process, its node) Ray restarts it
 (``max_restarts``); when its environment raises, it stays up. Either way the learner sends it
 the last snapshot, which holds the environments and generators as they were at the start of
-the lost collection, and asks again: the re-collected share equals the lost one. After
+the lost collection, and asks again: the re-collected share equals the lost one. With
+``worker_timeout`` a call that does not answer in time (an environment that hangs) counts as
+a failure too: the worker is killed, restarted and restored the same way. After
 ``max_worker_failures`` failures of one worker the run stops with one line (and, with a run
 directory, a checkpoint).
 
@@ -364,6 +366,7 @@ class RayCollector:
         workers: int,
         *,
         max_failures: int = 3,
+        timeout: float | None = None,
         address: str | None = None,
     ) -> None:
         check_workers(workers, num_envs, plan.vectorization)
@@ -392,6 +395,7 @@ class RayCollector:
         self.name = plan.env.name
         self.seed = plan.seed
         self.max_failures = max_failures
+        self.timeout = timeout
         self.shares = shares(num_envs, workers)
         self.env_steps = 0
         self._vector_steps = 0
@@ -556,8 +560,16 @@ class RayCollector:
         for w in chosen:
             while True:
                 try:
-                    results[w] = ray.get(refs[w])
+                    results[w] = ray.get(refs[w], timeout=self.timeout)
                     break
+                except ray.exceptions.GetTimeoutError:
+                    # a hung call (an environment that never returns): the actor answers
+                    # nothing until it does, so end it; Ray restarts it and it is restored
+                    ray.kill(self.workers[w], no_restart=False)
+                    self._recover(
+                        w, TimeoutError(f"no answer within worker_timeout={self.timeout:g} s")
+                    )
+                    refs[w] = self._submit(w, *request(w))
                 except ray.exceptions.RayError as exc:
                     self._recover(w, exc)
                     refs[w] = self._submit(w, *request(w))

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -126,6 +127,8 @@ def test_pgrl_does_not_import_ray_without_workers() -> None:
         ({"workers": 2, "vectorization": "vector_entry_point"}, "cannot be split across"),
         ({"ray_address": "127.0.0.1:6379"}, "ray_address needs workers"),
         ({"workers": 2, "max_worker_failures": -1}, "max_worker_failures must be"),
+        ({"workers": 2, "worker_timeout": 0}, "worker_timeout must be a number of seconds > 0"),
+        ({"workers": 2, "worker_timeout": "1"}, "worker_timeout must be a number of seconds"),
     ],
 )
 def test_bad_worker_settings_stop_with_one_line(kwargs: dict[str, Any], message: str) -> None:
@@ -233,6 +236,46 @@ def test_an_environment_raising_once_is_recollected_and_the_run_ends_as_undistur
         wrappers=[partial(RaiseOnce, marker=str(marker), at=70)],
     )
     assert marker.exists()  # it did raise
+    assert_same_parameters(reference("ppo"), agent)
+    assert agent.history[-1]["workers/restarts"] == 1.0
+
+
+class HangOnce(gym.Wrapper):  # type: ignore[type-arg]
+    """Hangs (sleeps ``seconds``) once, in whichever copy first reaches step ``at``, across
+    processes: an environment that never answers."""
+
+    def __init__(self, env: gym.Env, marker: str, at: int, seconds: float = 600.0) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        self.marker, self.at, self.seconds, self.t = marker, at, seconds, 0
+
+    def step(self, action: Any) -> Any:
+        self.t += 1
+        if self.t == self.at:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+                time.sleep(self.seconds)
+            except FileExistsError:
+                pass
+        return self.env.step(action)
+
+
+def test_a_hung_environment_times_out_and_the_run_ends_as_undisturbed(
+    ray_session: None, tmp_path: Path
+) -> None:
+    marker = tmp_path / "hung"
+    start = time.monotonic()
+    agent = pgrl.train(
+        "ppo",
+        "CartPole-v1",
+        PPO_STEPS,
+        seed=3,
+        workers=2,
+        eval_episodes=0,
+        worker_timeout=10.0,
+        wrappers=[partial(HangOnce, marker=str(marker), at=70)],
+    )
+    assert marker.exists()  # it did hang
+    assert time.monotonic() - start < 300  # the 600 s sleep was cut short
     assert_same_parameters(reference("ppo"), agent)
     assert agent.history[-1]["workers/restarts"] == 1.0
 
