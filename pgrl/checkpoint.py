@@ -492,6 +492,11 @@ def _check_checkpoint_meta(meta: Mapping[str, Any], bad: Any) -> None:
         if name == "vectorization":
             if not isinstance(value, str):
                 raise bad(f"run.vectorization is {_short(value)}, not a string")
+        elif name == "worker_timeout":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+            ):
+                raise bad(f"run.worker_timeout is {_short(value)}, not null or seconds > 0")
         elif not _is_count(value):
             raise bad(f"run.{name} is {_short(value)}, not an integer >= 0")
     try:

@@ -443,6 +443,8 @@ CHECKPOINT_META_CASES: dict[str, tuple[str, Any, str]] = {
     "run-steps-a-string": ("run.steps", "abc", "run.steps is 'abc'"),
     "run-steps-zero": ("run.steps", 0, "steps must be >= 1"),
     "run-steps-missing": ("run.steps", _DELETE, "run lacks steps"),
+    "run-worker-timeout-a-string": ("run.worker_timeout", "1", "run.worker_timeout is '1'"),
+    "run-worker-timeout-zero": ("run.worker_timeout", 0, "run.worker_timeout is 0"),
     "loop-missing": ("loop", _DELETE, "lacks loop"),
     "loop-counter-negative": ("loop.boundary", -1, "loop.boundary"),
     "rng-not-a-mapping": ("rng", 3, "rng is 3"),
