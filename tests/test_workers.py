@@ -80,15 +80,18 @@ class RaiseOnce(gym.Wrapper):  # type: ignore[type-arg]
 
     def step(self, action: Any) -> Any:
         self.t += 1
-        if self.t == self.at:
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
-                first = True
-            except FileExistsError:
-                first = False
-            if first or self.always:
-                raise RuntimeError("simulated crash in the environment")
+        if self.t == self.at and (first_to_mark(self.marker) or self.always):
+            raise RuntimeError("simulated crash in the environment")
         return self.env.step(action)
+
+
+def first_to_mark(marker: str) -> bool:
+    """True for the first caller, in any process, to create the file ``marker``."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
 
 
 class KillWorker:
@@ -250,12 +253,8 @@ class HangOnce(gym.Wrapper):  # type: ignore[type-arg]
 
     def step(self, action: Any) -> Any:
         self.t += 1
-        if self.t == self.at:
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
-                time.sleep(self.seconds)
-            except FileExistsError:
-                pass
+        if self.t == self.at and first_to_mark(self.marker):
+            time.sleep(self.seconds)
         return self.env.step(action)
 
 
