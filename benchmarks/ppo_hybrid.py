@@ -1,6 +1,7 @@
 """PPO on LunarLander-v3 with Stable-Baselines3 collecting and pgrl updating (or SB3 both).
 
     python benchmarks/ppo_hybrid.py SEED hybrid   # SB3 collects, pgrl's PPO updates
+    python benchmarks/ppo_hybrid.py SEED hybrid --minibatch-advantages   # as SB3 normalizes
     python benchmarks/ppo_hybrid.py SEED sb3      # SB3 collects and updates (the control)
 
 A probe for the results table's LunarLander PPO row (docs/results-table.md): which side of
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("seed", type=int)
     p.add_argument("mode", choices=["hybrid", "sb3"])
+    p.add_argument(
+        "--minibatch-advantages",
+        action="store_true",
+        help="pgrl normalizes advantages per minibatch (advantage_scope='minibatch'), as SB3",
+    )
     args = p.parse_args(argv)
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import CallbackList
@@ -72,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     model._setup_learn(BUDGET, None)
     callback = CallbackList([])
     callback.init_callback(model)
-    cfg = resolve_config("ppo", "LunarLander-v3", {})
+    scope = "minibatch" if args.minibatch_advantages else "rollout"
+    cfg = resolve_config("ppo", "LunarLander-v3", {"advantage_scope": scope})
     spaces = space_info(venv.observation_space, venv.action_space)
     algorithm: Any = build_algorithm("ppo", cfg, spaces, "LunarLander-v3")
     sb = model.policy
@@ -115,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         algorithm.update(rollout)
         copy(into_pgrl=False)
     final = results.sb3_evaluate(model, "LunarLander-v3", 20, args.seed + results.FINAL_SEED)
-    print(args.mode, args.seed, round(float(np.mean(final)), 1), f"{time.time() - start:.0f} s")
+    print(
+        args.mode,
+        scope if args.mode == "hybrid" else "",
+        args.seed,
+        round(float(np.mean(final)), 1),
+        f"{time.time() - start:.0f} s",
+    )
     return 0
 
 
