@@ -468,7 +468,7 @@ def _check_checkpoint_meta(meta: Mapping[str, Any], bad: Any) -> None:
     import dataclasses
 
     from pgrl.errors import ConfigError
-    from pgrl.run_state import RunSpec
+    from pgrl.run_state import RunSpec, is_timeout
 
     run = meta["run"]
     if not isinstance(run, dict):
@@ -493,9 +493,7 @@ def _check_checkpoint_meta(meta: Mapping[str, Any], bad: Any) -> None:
             if not isinstance(value, str):
                 raise bad(f"run.vectorization is {_short(value)}, not a string")
         elif name == "worker_timeout":
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-            ):
+            if not is_timeout(value):
                 raise bad(f"run.worker_timeout is {_short(value)}, not null or seconds > 0")
         elif not _is_count(value):
             raise bad(f"run.{name} is {_short(value)}, not an integer >= 0")

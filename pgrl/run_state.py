@@ -79,8 +79,10 @@ class RunSpec:
             raise ConfigError(f"workers must be >= 1 (0: in this process), got {self.workers}")
         if self.max_worker_failures < 0:
             raise ConfigError(f"max_worker_failures must be >= 0, got {self.max_worker_failures}")
-        if self.worker_timeout is not None and not self.worker_timeout > 0:
-            raise ConfigError(f"worker_timeout must be > 0 seconds, got {self.worker_timeout}")
+        if not is_timeout(self.worker_timeout):
+            raise ConfigError(
+                f"worker_timeout must be a number of seconds > 0, got {self.worker_timeout!r}"
+            )
         if self.log_interval < 1:
             raise ConfigError(f"log_interval must be >= 1, got {self.log_interval}")
         if self.vectorization not in VECTORIZATIONS:
@@ -152,6 +154,18 @@ class LoopState:
     def start_row(self) -> None:
         """Forget the update metrics of the row just logged."""
         self.sums, self.count = {}, 0
+
+
+def is_timeout(value: Any) -> bool:
+    """None (no limit) or a number of seconds > 0: what ``RunSpec.worker_timeout`` accepts.
+
+    Example:
+        >>> [is_timeout(v) for v in (None, 2.5, 0, "1", True)]
+        [True, True, False, False, False]
+    """
+    if value is None:
+        return True
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
 
 
 def boundary_seed(seed: int, boundary: int) -> int:

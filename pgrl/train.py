@@ -146,7 +146,7 @@ def train(
     key = source.preset_id or source.name
     if steps is None:
         steps = preset_steps(spec.name, key)
-    check_worker_args(workers, ray_address, max_worker_failures, worker_timeout)
+    check_worker_args(workers, ray_address, max_worker_failures)
     kind = None if preset_source(spec.name, key) else source.spaces().action_kind
     cfg = resolve_config(spec.name, key, config, action_kind=kind, steps=steps)
     defaults = defaults_applied(spec.name, key, kind, config, cfg)
@@ -303,7 +303,7 @@ def _resume(
     source = _recorded_env(meta, env, env_kwargs, wrappers)
     if workers is not None:
         if workers != 0:
-            check_worker_args(workers, ray_address, run.max_worker_failures, run.worker_timeout)
+            check_worker_args(workers, ray_address, run.max_worker_failures)
             from pgrl.workers import check_workers
 
             # what the run collected with: "auto" in one process may have been numpy-vectorized
@@ -603,11 +603,9 @@ def _attach(collector: CollectorLike, algorithm: Any) -> None:
         attach(algorithm)
 
 
-def check_worker_args(
-    workers: Any, ray_address: Any, max_worker_failures: Any, worker_timeout: Any = None
-) -> None:
-    """One line for a bad ``workers``, ``ray_address``, ``max_worker_failures`` or
-    ``worker_timeout``."""
+def check_worker_args(workers: Any, ray_address: Any, max_worker_failures: Any) -> None:
+    """One line for a bad ``workers``, ``ray_address`` or ``max_worker_failures``
+    (``worker_timeout`` is checked by :class:`~pgrl.run_state.RunSpec`)."""
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
@@ -629,12 +627,6 @@ def check_worker_args(
         raise ConfigError(
             f"max_worker_failures must be an integer >= 0, got {max_worker_failures!r}"
         )
-    if worker_timeout is not None and (
-        isinstance(worker_timeout, bool)
-        or not isinstance(worker_timeout, int | float)
-        or not worker_timeout > 0
-    ):
-        raise ConfigError(f"worker_timeout must be a number of seconds > 0, got {worker_timeout!r}")
 
 
 def _finish(agent: Agent, run: RunSpec) -> Agent:

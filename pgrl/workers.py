@@ -556,23 +556,22 @@ class RayCollector:
         ray = self._ray
         chosen = range(len(self.workers)) if only is None else sorted(only)
         refs = {w: self._submit(w, *request(w)) for w in chosen}
+        sent = dict.fromkeys(chosen, time.monotonic())
         results: dict[int, WorkerResult] = {}
         for w in chosen:
             while True:
                 try:
-                    results[w] = ray.get(refs[w], timeout=self.timeout)
+                    results[w] = ray.get(refs[w], timeout=self._time_left(sent[w]))
                     break
-                except ray.exceptions.GetTimeoutError:
-                    # a hung call (an environment that never returns): the actor answers
-                    # nothing until it does, so end it; Ray restarts it and it is restored
-                    ray.kill(self.workers[w], no_restart=False)
-                    self._recover(
-                        w, TimeoutError(f"no answer within worker_timeout={self.timeout:g} s")
-                    )
-                    refs[w] = self._submit(w, *request(w))
                 except ray.exceptions.RayError as exc:
-                    self._recover(w, exc)
-                    refs[w] = self._submit(w, *request(w))
+                    error: Exception = exc
+                    if isinstance(exc, ray.exceptions.GetTimeoutError):
+                        # a hung call (an environment that never returns): the actor answers
+                        # nothing until it does, so end it; Ray restarts it, it is restored
+                        ray.kill(self.workers[w], no_restart=False)
+                        error = TimeoutError(f"no answer within worker_timeout={self.timeout:g} s")
+                    self._recover(w, error)
+                    refs[w], sent[w] = self._submit(w, *request(w)), time.monotonic()
         for w, result in results.items():
             self._results[w] = result
             if result.snapshot is None and not self._warned:
@@ -601,6 +600,12 @@ class RayCollector:
         self.stats.merge([part.stats for part in parts])
         if vector_steps:
             self._vector_steps += steps
+
+    def _time_left(self, sent: float) -> float | None:
+        """Seconds a call sent at ``sent`` may still take (None: no ``worker_timeout``)."""
+        if self.timeout is None:
+            return None
+        return max(sent + self.timeout - time.monotonic(), 0.0)
 
     def _submit(self, w: int, method: str, args: tuple[Any, ...]) -> Any:
         return getattr(self.workers[w], method).remote(self._tokens[w], *args)

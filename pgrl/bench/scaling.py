@@ -198,6 +198,8 @@ def model(c: float, u: float, workers: Sequence[int] = (1, 2, 4, 8, 16, 32, 64))
         "w_equal": w_equal,
         "w_90": 9.0 * w_equal,
         "throughput": {str(w): 1.0 / (1.0 / (w * c) + 1.0 / u) for w in workers},
+        # the most 2 workers can give over one process that collects and updates in turn
+        "ceiling_2_workers": (1.0 / c + 1.0 / u) / (1.0 / (2.0 * c) + 1.0 / u),
     }
 
 
@@ -262,11 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"max {row['max']:.0f}), {row['ratio_to_local']:.2f}x local"
             )
         m = w["model"]
-        ceiling = (1 / c + 1 / m["update_rate"]) / (1 / (2 * c) + 1 / m["update_rate"])
         print(
             f"  model on {result['model_env']}: one worker collects {c:.0f} steps/s, the "
             f"learner updates {m['update_rate']:.0f} steps/s; 2 perfect workers: at most "
-            f"{ceiling:.2f}x; collection = update time at W* = {m['w_equal']:.1f} workers, "
+            f"{m['ceiling_2_workers']:.2f}x; collection = update time at W* = {m['w_equal']:.1f} workers, "
             f"within 10% of the learner's limit at W90 = {m['w_90']:.0f}"
         )
     if args.out is not None:
