@@ -307,8 +307,8 @@ def _knobs_help(algo: str) -> str:
             )
     if any(f.name == "learning_starts" for f in dataclasses.fields(spec.config)):
         lines.append(
-            "without a preset or --set learning_starts, the random warm-up is at most a tenth "
-            "of --steps"
+            "without --set learning_starts, the random warm-up (the preset's or the default) "
+            "is at most a tenth of --steps"
         )
     return "\n".join(lines)
 

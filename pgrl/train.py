@@ -423,7 +423,9 @@ def resolve_config(
     presets give some (``*box`` entries: e.g. PPO's continuous-control settings) instead of
     settings tuned for another kind of task. With the budget ``steps``, a random warm-up
     (``learning_starts``) that neither the preset nor ``overrides`` sets is at most a tenth
-    of the budget, so that a short run learns at all.
+    of the budget, so that a short run learns at all; a preset's warm-up is chosen for the
+    preset's own budget (CleanRL's 25k random steps of a 1M-step TD3 run), so it is capped the
+    same way. Only a warm-up the caller sets is kept as given.
     """
     spec = get_spec(algo)
     if overrides is not None and not isinstance(overrides, Mapping):
@@ -433,9 +435,13 @@ def resolve_config(
         base = fallback_preset(spec.name, action_kind)[0]
     values = {**base, **dict(overrides or {})}
     fields = {f.name: f for f in dataclasses.fields(spec.config)}
-    if steps is not None and "learning_starts" in fields and "learning_starts" not in values:
-        default = fields["learning_starts"].default
-        if isinstance(default, int) and default > steps // 10:
+    if (
+        steps is not None
+        and "learning_starts" in fields
+        and "learning_starts" not in (overrides or {})
+    ):
+        warmup = values.get("learning_starts", fields["learning_starts"].default)
+        if isinstance(warmup, int) and warmup > steps // 10:
             values["learning_starts"] = steps // 10
     return build_config(spec.config, values)
 

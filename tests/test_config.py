@@ -264,7 +264,13 @@ def test_the_random_warm_up_scales_with_a_short_budget_unless_set() -> None:
     assert resolve_config("td3", "X-v0", steps=20_000).learning_starts == 2_000
     assert resolve_config("td3", "X-v0", steps=1_000_000).learning_starts == 25_000
     assert resolve_config("td3", "X-v0", {"learning_starts": 7}, steps=20_000).learning_starts == 7
-    assert resolve_config("td3", "Pendulum-v1", steps=2_000).learning_starts == 1_000  # preset
+    # a preset's warm-up is for the preset's budget: capped the same way for a shorter one
+    assert resolve_config("td3", "Pendulum-v1", steps=20_000).learning_starts == 1_000
+    assert resolve_config("td3", "Pendulum-v1", steps=2_000).learning_starts == 200
+    assert resolve_config("td3", "HalfCheetah-v5", steps=1_000_000).learning_starts == 25_000
+    assert resolve_config("td3", "HalfCheetah-v5", steps=100_000).learning_starts == 10_000
+    mine = resolve_config("td3", "HalfCheetah-v5", {"learning_starts": 30_000}, steps=100_000)
+    assert mine.learning_starts == 30_000
 
 
 def test_a_run_records_where_its_hyperparameters_come_from(tmp_path) -> None:  # type: ignore[no-untyped-def]
