@@ -1025,6 +1025,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per library (default 3)")
     p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start the seeds at K instead: K..K+N-1 (split one row over two processes, "
+        "each with its own --out, then --merge)",
+    )
+    p.add_argument(
         "--budget-scale",
         type=float,
         default=1.0,
@@ -1050,6 +1057,10 @@ def main(argv: list[str] | None = None) -> int:
         "row subsets run apart); a run already in --out is kept",
     )
     args = p.parse_args(argv)
+    if args.seeds < 1 or args.first_seed < 0:
+        p.error(
+            f"--seeds must be at least 1 and --first-seed at least 0, got {args.seeds} and {args.first_seed}"
+        )
     command = "python benchmarks/results.py " + " ".join(
         sys.argv[1:] if argv is None else list(argv)
     )
@@ -1080,11 +1091,12 @@ def main(argv: list[str] | None = None) -> int:
         if sb3_version() is None:
             p.error("needs Stable-Baselines3: pip install -e .[bench]")
         torch.set_num_threads(1)  # both libraries, every run
-        todo = pending_runs(rows, list(range(args.seeds)), runs)
-        skipped = len(rows) * args.seeds * 2 - len(todo)
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        todo = pending_runs(rows, seeds, runs)
+        skipped = len(rows) * len(seeds) * 2 - len(todo)
         print(
             f"{len(todo)} runs to do ({skipped} already in {json_path}); "
-            f"{len(rows)} rows, seeds 0-{args.seeds - 1}, torch threads 1",
+            f"{len(rows)} rows, seeds {seeds[0]}-{seeds[-1]}, torch threads 1",
             flush=True,
         )
         for k, (row, seed, lib) in enumerate(todo, 1):

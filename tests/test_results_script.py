@@ -203,6 +203,20 @@ def test_script_runs_a_tiny_row_writes_outputs_and_skips_it_when_rerun(
     assert "0 runs to do (2 already in" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 2
 
+    # --first-seed 1: only seed 1 trains, next to the runs already there
+    assert results.main([*args, "--first-seed", "1"]) == 0
+    assert "2 runs to do (0 already in" in capsys.readouterr().out
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [(r["lib"], r["seed"]) for r in runs] == [
+        ("pgrl", 0),
+        ("sb3", 0),
+        ("pgrl", 1),
+        ("sb3", 1),
+    ]
+    with pytest.raises(SystemExit):
+        results.main([*args, "--seeds", "0"])
+    assert "--seeds must be at least 1" in capsys.readouterr().err
+
 
 def _full_run(lib: str, seed: int, score: float) -> dict:
     """A complete record, as one_run() writes it (without training anything)."""
