@@ -109,17 +109,23 @@ def value_loss(
 def normalize_advantages(advantage: Tensor, mask: Tensor | None = None) -> Tensor:
     """(A − mean A) / (std A + 1e-8) over the real transitions: zero mean, unit scale.
 
-    The population std (divide by n), over the entries where ``mask`` is 1; placeholders
+    The sample std (divide by n − 1, Bessel's correction; 0 for a single entry), over the
+    entries where ``mask`` is 1, as Stable-Baselines3 and CleanRL compute it, so that PPO's
+    update equals theirs on the same batch (``tests/test_peer_equivalence.py``); placeholders
     keep a finite value and are masked out by the loss. A variance trick of OpenAI
     Baselines, not in the article or the papers' estimators (it rescales the step size per
     batch).
 
     Example:
-        >>> normalize_advantages(torch.tensor([1.0, 3.0])).tolist()
-        [-1.0, 1.0]
+        >>> [round(a, 4) for a in normalize_advantages(torch.tensor([1.0, 3.0])).tolist()]
+        [-0.7071, 0.7071]
     """
     mean = masked_mean(advantage, mask)
-    std = masked_mean((advantage - mean) ** 2, mask).sqrt()
+    squares = (advantage - mean) ** 2
+    if mask is not None:
+        squares = squares * mask
+    count = advantage.numel() if mask is None else mask.sum()
+    std = (squares.sum() / (torch.as_tensor(count) - 1.0).clip(min=1.0)).sqrt()
     return (advantage - mean) / (std + 1e-8)
 
 

@@ -63,3 +63,19 @@ def test_soft_update_is_polyak_average() -> None:
     soft_update_(target, source, 0.1)
     for new, old, src in zip(target.parameters(), before, source.parameters(), strict=True):
         assert_close(new, 0.1 * src + 0.9 * old)
+
+
+def test_normalize_advantages_uses_the_sample_std_over_the_real_entries_by_hand() -> None:
+    from pgrl.losses import normalize_advantages
+
+    # real entries 1, 3, 5: mean 3, sample variance (4 + 0 + 4) / 2 = 4, std 2
+    out = normalize_advantages(
+        torch.tensor([1.0, 3.0, 5.0, 100.0]), torch.tensor([1.0, 1.0, 1.0, 0.0])
+    )
+    torch.testing.assert_close(out[:3], torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.isfinite(out[3])  # a placeholder keeps a finite value; the loss masks it
+    # as SB3 (th.std) and CleanRL (tensor.std()) compute it
+    x = torch.tensor([0.5, -2.0, 4.0, 1.5, 3.0])
+    torch.testing.assert_close(normalize_advantages(x), (x - x.mean()) / (x.std() + 1e-8))
+    # one entry: no spread to divide by, the centred value 0 (not NaN)
+    assert normalize_advantages(torch.tensor([7.0])).tolist() == [0.0]

@@ -197,8 +197,8 @@ def test_placeholders_never_enter_a_minibatch_or_the_advantage_statistics() -> N
     assert data.obs.shape == (30, 3)
     assert data.obs.abs().max() < 1e3
     assert data.advantage.mean().abs() < 1e-5
-    # normalised with the population std (divide by n) over the real rows
-    assert data.advantage.std(correction=0).item() == pytest.approx(1.0, abs=1e-4)
+    # normalised with the sample std (divide by n − 1) over the real rows
+    assert data.advantage.std(correction=1).item() == pytest.approx(1.0, abs=1e-4)
     seen = record_terms(algo)
     algo.update(rollout)
     # 30 real rows cut into 4 minibatches per epoch: every real row once per epoch
