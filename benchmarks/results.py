@@ -786,8 +786,14 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def run_pgrl(row: Row, seed: int, final_episodes: int = FINAL_EPISODES) -> dict[str, Any]:
-    """Train pgrl on ``row`` (its preset, or its defaults for the spaces) and evaluate it."""
+def run_pgrl(
+    row: Row,
+    seed: int,
+    final_episodes: int = FINAL_EPISODES,
+    config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train pgrl on ``row`` (its preset, or its defaults for the spaces; ``config``
+    overrides hyperparameters, for ``benchmarks/pgrl_variant.py``) and evaluate it."""
     import pgrl
     from pgrl.agent import config_dict
 
@@ -797,6 +803,7 @@ def run_pgrl(row: Row, seed: int, final_episodes: int = FINAL_EPISODES) -> dict[
         row.env,
         steps=row.budget,
         seed=seed,
+        config=dict(config) if config else None,
         eval_every=eval_every(row.budget),
         eval_episodes=EVAL_EPISODES,
         save=False,

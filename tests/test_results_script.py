@@ -254,3 +254,22 @@ def test_table_only_merges_other_directories_without_training(tmp_path: Path) ->
     assert "485.0 [480.0, 490.0] (n=2)" in table and results.PGRL_OK in table
     assert "`python benchmarks/results.py --seeds 2`" in table
     assert (mine / "results.png").stat().st_size > 0
+
+
+def test_a_variant_trains_the_row_with_changed_hyperparameters(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "pgrl_variant_script", SCRIPT.parent / "pgrl_variant.py"
+    )
+    assert spec is not None and spec.loader is not None
+    variant = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(variant)
+    out = tmp_path / "v.jsonl"
+    args = ["CartPole-v1/ppo", "--seeds", "0", "--budget-scale", "0.01", "--set", "num_envs=16"]
+    assert variant.main([*args, "--out", str(out)]) == 0
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["budget"] == 1000 and record["env_steps"] >= 1000
+    assert record["set"] == {"num_envs": "16"}
+    assert record["settings"]["config"]["num_envs"] == 16  # the preset's 8, changed
+    assert record["final_eval"]["episodes"] == results.FINAL_EPISODES
+    with pytest.raises(SystemExit):
+        variant.main(["Nowhere-v0/ppo", "--out", str(out)])
