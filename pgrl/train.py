@@ -422,10 +422,10 @@ def resolve_config(
     An environment without a preset gets the defaults for its ``action_kind`` where the
     presets give some (``*box`` entries: e.g. PPO's continuous-control settings) instead of
     settings tuned for another kind of task. With the budget ``steps``, a random warm-up
-    (``learning_starts``) that neither the preset nor ``overrides`` sets is at most a tenth
-    of the budget, so that a short run learns at all; a preset's warm-up is chosen for the
-    preset's own budget (CleanRL's 25k random steps of a 1M-step TD3 run), so it is capped the
-    same way. Only a warm-up the caller sets is kept as given.
+    (``learning_starts``) that ``overrides`` does not set, the default's or the preset's, is
+    at most a tenth of the budget, so that a short run learns at all (a preset's warm-up is
+    chosen for the preset's own budget: CleanRL's 25k random steps of a 1M-step TD3 run).
+    Only a warm-up the caller sets is kept as given.
     """
     spec = get_spec(algo)
     if overrides is not None and not isinstance(overrides, Mapping):
