@@ -29,6 +29,8 @@ import results  # the sibling script
 
 def main(argv: list[str] | None = None) -> int:
     from pgrl.config import parse_set_options
+    from pgrl.errors import ConfigError
+    from pgrl.train import resolve_config
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("row", help="ENV/ALGO, one of results.py --list")
@@ -43,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     row = rows[0]
     if args.budget_scale != 1.0:
         row = results.Row(row.env, row.algo, results.scaled_budget(row.budget, args.budget_scale))
-    config = parse_set_options(args.overrides)
+    try:  # a bad name or value is refused here, in one line, before any training
+        config = parse_set_options(args.overrides)
+        resolve_config(row.algo, row.env, config, steps=row.budget)
+    except ConfigError as error:
+        p.error(str(error))
     torch.set_num_threads(1)
     scores = []
     for seed in args.seeds:

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from stable_baselines3.common.env_util import make_vec_env
 
     from pgrl.algos import build_algorithm
+    from pgrl.bench import sb3_ppo_layers
     from pgrl.spaces import space_info
     from pgrl.train import resolve_config
     from pgrl.types import Rollout
@@ -82,15 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = resolve_config("ppo", "LunarLander-v3", {"advantage_scope": scope})
     spaces = space_info(venv.observation_space, venv.action_space)
     algorithm: Any = build_algorithm("ppo", cfg, spaces, "LunarLander-v3")
-    sb = model.policy
-    pairs = [
-        (algorithm.policy.logits[0], sb.mlp_extractor.policy_net[0]),
-        (algorithm.policy.logits[2], sb.mlp_extractor.policy_net[2]),
-        (algorithm.policy.logits[4], sb.action_net),
-        (algorithm.value.net[0], sb.mlp_extractor.value_net[0]),
-        (algorithm.value.net[2], sb.mlp_extractor.value_net[2]),
-        (algorithm.value.net[4], sb.value_net),
-    ]
+    pairs = sb3_ppo_layers(algorithm, model.policy)
 
     def copy(into_pgrl: bool) -> None:
         with torch.no_grad():

@@ -74,6 +74,7 @@ def _pgrl_twin(model: Any, normalize: bool) -> tuple[Any, list[tuple[Any, Any]]]
 def _twin(model: Any, env_id: str, overrides: dict[str, Any]) -> tuple[Any, list[tuple[Any, Any]]]:
     """pgrl's PPO for ``env_id`` with ``overrides``, holding SB3's weights; the layer pairs."""
     from pgrl.algos import build_algorithm
+    from pgrl.bench import sb3_ppo_layers
     from pgrl.spaces import space_info
     from pgrl.train import resolve_config
 
@@ -82,15 +83,7 @@ def _twin(model: Any, env_id: str, overrides: dict[str, Any]) -> tuple[Any, list
     algorithm: Any = build_algorithm(
         "ppo", cfg, space_info(env.observation_space, env.action_space), env_id
     )
-    policy = model.policy
-    pairs = [
-        (algorithm.policy.logits[0], policy.mlp_extractor.policy_net[0]),
-        (algorithm.policy.logits[2], policy.mlp_extractor.policy_net[2]),
-        (algorithm.policy.logits[4], policy.action_net),
-        (algorithm.value.net[0], policy.mlp_extractor.value_net[0]),
-        (algorithm.value.net[2], policy.mlp_extractor.value_net[2]),
-        (algorithm.value.net[4], policy.value_net),
-    ]
+    pairs = sb3_ppo_layers(algorithm, model.policy)
     _copy_weights(pairs)
     return algorithm, pairs
 

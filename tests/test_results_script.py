@@ -273,3 +273,6 @@ def test_a_variant_trains_the_row_with_changed_hyperparameters(tmp_path: Path) -
     assert record["final_eval"]["episodes"] == results.FINAL_EPISODES
     with pytest.raises(SystemExit):
         variant.main(["Nowhere-v0/ppo", "--out", str(out)])
+    with pytest.raises(SystemExit):  # refused before training: nothing appended
+        variant.main(["CartPole-v1/ppo", "--set", "num_envs=lots", "--out", str(out)])
+    assert len(out.read_text().splitlines()) == 1

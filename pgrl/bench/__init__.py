@@ -269,6 +269,18 @@ def sb3_rate(work: Workload, seed: int, threads: int) -> float:
     return model.num_timesteps / max(elapsed, 1e-9)
 
 
+def sb3_ppo_layers(algorithm: Any, sb3_policy: Any) -> list[tuple[Any, Any]]:
+    """(pgrl layer, SB3 layer) pairs of a discrete PPO with 2 hidden layers on each side:
+    pgrl's policy and value MLPs against SB3's ``MlpPolicy`` (policy_net + action_net,
+    value_net + value_net head), for copying weights between the two or comparing them."""
+    ours = [algorithm.policy.logits[i] for i in (0, 2, 4)]
+    ours += [algorithm.value.net[i] for i in (0, 2, 4)]
+    extractor = sb3_policy.mlp_extractor
+    theirs = [extractor.policy_net[0], extractor.policy_net[2], sb3_policy.action_net]
+    theirs += [extractor.value_net[0], extractor.value_net[2], sb3_policy.value_net]
+    return list(zip(ours, theirs, strict=True))
+
+
 def _silent_sb3_logger() -> Any:
     """An SB3 logger with no outputs (SB3's default makes an empty /tmp/SB3-<time> per run)."""
     from stable_baselines3.common.logger import Logger
